@@ -1,0 +1,1 @@
+//! drydock-engine (being written)

@@ -1,0 +1,246 @@
+//! Go `encoding/json` behaviour, reproduced where it is visible on the wire.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Every field name of every wire struct. Go matches JSON keys to struct fields
+/// case-insensitively; [`decode_go`] folds keys onto these canonical spellings.
+const FIELDS: &[&str] = &[
+    // plugin
+    "Implements",
+    "Err",
+    // volume
+    "Name",
+    "Opts",
+    "ID",
+    "Mountpoint",
+    "Volume",
+    "Volumes",
+    "CreatedAt",
+    "Status",
+    "Capabilities",
+    "Scope",
+    // authz
+    "User",
+    "UserAuthNMethod",
+    "RequestMethod",
+    "RequestUri",
+    "RequestBody",
+    "RequestHeaders",
+    "RequestPeerCertificates",
+    "ResponseStatusCode",
+    "ResponseBody",
+    "ResponseHeaders",
+    "Allow",
+    "Msg",
+    // ipam
+    "Error",
+    "RequiresMACAddress",
+    "RequiresRequestReplay",
+    "LocalDefaultAddressSpace",
+    "GlobalDefaultAddressSpace",
+    "AddressSpace",
+    "Pool",
+    "SubPool",
+    "Options",
+    "V6",
+    "PoolID",
+    "Data",
+    "Address",
+    // network
+    "ConnectivityScope",
+    "NetworkID",
+    "IPv4Data",
+    "IPv6Data",
+    "Gateway",
+    "AuxAddresses",
+    "EndpointID",
+    "Interface",
+    "AddressIPv6",
+    "MacAddress",
+    "Value",
+    "SandboxKey",
+    "InterfaceName",
+    "SrcName",
+    "DstName",
+    "DstPrefix",
+    "GatewayIPv6",
+    "StaticRoutes",
+    "Destination",
+    "RouteType",
+    "NextHop",
+    "DisableGatewayService",
+    "DiscoveryType",
+    "DiscoveryData",
+];
+
+/// Fields whose value is free-form (a Go map or `interface{}`): their keys are
+/// data, not field names, and must be passed through untouched.
+const OPAQUE: &[&str] = &[
+    "Status",
+    "Opts",
+    "Options",
+    "Data",
+    "Value",
+    "RequestHeaders",
+    "ResponseHeaders",
+    "AuxAddresses",
+    "DiscoveryData",
+];
+
+/// Why a body could not be decoded the way dockerd would decode it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body was empty. Go's decoder reports this as `EOF`, and so does dockerd.
+    #[error("EOF")]
+    Eof,
+    /// The body is not JSON.
+    #[error("invalid JSON: {0}")]
+    Syntax(String),
+    /// The JSON does not fit the expected shape (e.g. a string where a bool belongs).
+    #[error("unexpected JSON shape: {0}")]
+    Shape(String),
+}
+
+/// Decodes `body` as Go's `json.Decoder.Decode` would into the struct `T`.
+///
+/// * only the first JSON value is read; trailing bytes are ignored;
+/// * an empty body is [`DecodeError::Eof`]; `null` yields `T::default()`;
+/// * object keys match field names case-insensitively; unknown keys are ignored;
+/// * `null` for a field leaves its zero value.
+pub fn decode_go<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, DecodeError> {
+    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
+    let mut value = match stream.next() {
+        None => return Err(DecodeError::Eof),
+        Some(Err(e)) if e.is_eof() => return Err(DecodeError::Eof),
+        Some(Err(e)) => return Err(DecodeError::Syntax(e.to_string())),
+        Some(Ok(v)) => v,
+    };
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    fold_keys(&mut value);
+    serde_json::from_value(value).map_err(|e| DecodeError::Shape(e.to_string()))
+}
+
+/// Rewrites struct-level keys onto canonical field names and drops `null`
+/// members, recursing into nested structs but not into free-form maps.
+fn fold_keys(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(fold_keys),
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            let mut new = Map::with_capacity(old.len());
+            for (key, mut member) in old {
+                if member.is_null() {
+                    continue;
+                }
+                let canonical = canonical_field(&key).map(str::to_owned).unwrap_or(key);
+                if !OPAQUE.contains(&canonical.as_str()) {
+                    fold_keys(&mut member);
+                }
+                new.insert(canonical, member);
+            }
+            *map = new;
+        }
+        _ => {}
+    }
+}
+
+fn canonical_field(key: &str) -> Option<&'static str> {
+    FIELDS
+        .iter()
+        .find(|f| **f == key)
+        .or_else(|| FIELDS.iter().find(|f| f.eq_ignore_ascii_case(key)))
+        .copied()
+}
+
+/// Encodes `value` as Go's `json.Encoder.Encode` does: compact, with `<`, `>`, `&`,
+/// U+2028 and U+2029 escaped, and a trailing newline. These are the bytes dockerd
+/// puts on the wire, so traces and byte counts match a real daemon.
+pub fn encode_go<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let compact = serde_json::to_vec(value).expect("wire types always serialise");
+    let mut out = Vec::with_capacity(compact.len() + 8);
+    let mut rest = compact.as_slice();
+    // The characters Go escapes only ever occur inside strings, so a byte-level
+    // pass over the compact output is exact.
+    while let Some(pos) = rest
+        .iter()
+        .position(|b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
+    {
+        out.extend_from_slice(&rest[..pos]);
+        match rest[pos] {
+            b'<' => out.extend_from_slice(br"\u003c"),
+            b'>' => out.extend_from_slice(br"\u003e"),
+            b'&' => out.extend_from_slice(br"\u0026"),
+            _ => {
+                // U+2028 is E2 80 A8 and U+2029 is E2 80 A9 in UTF-8.
+                if rest[pos..].starts_with(&[0xE2, 0x80, 0xA8]) {
+                    out.extend_from_slice(br"\u2028");
+                    rest = &rest[pos + 3..];
+                    continue;
+                } else if rest[pos..].starts_with(&[0xE2, 0x80, 0xA9]) {
+                    out.extend_from_slice(br"\u2029");
+                    rest = &rest[pos + 3..];
+                    continue;
+                }
+                out.push(0xE2);
+            }
+        }
+        rest = &rest[pos + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::volume::{CreateRequest, GetResponse};
+
+    #[test]
+    fn encode_matches_go_bytes() {
+        let req = CreateRequest {
+            name: "v1".into(),
+            opts: None,
+        };
+        // protocol.md §3.1: the captured Create body is 26 bytes with its newline.
+        assert_eq!(encode_go(&req), b"{\"Name\":\"v1\",\"Opts\":null}\n");
+        let html = CreateRequest {
+            name: "<a&b>\u{2028}".into(),
+            opts: Some(Default::default()),
+        };
+        assert_eq!(
+            String::from_utf8(encode_go(&html)).unwrap(),
+            "{\"Name\":\"\\u003ca\\u0026b\\u003e\\u2028\",\"Opts\":{}}\n"
+        );
+    }
+
+    #[test]
+    fn decode_is_go_lenient() {
+        let got: GetResponse =
+            decode_go(br#"{"volume":{"NAME":"v","status":{"keepCase":1}},"extra":1} trailing"#)
+                .unwrap();
+        let vol = got.volume.unwrap();
+        assert_eq!(vol.name, "v");
+        assert!(vol.status.unwrap().contains_key("keepCase"));
+        assert_eq!(
+            decode_go::<GetResponse>(b"null").unwrap(),
+            GetResponse::default()
+        );
+        assert_eq!(decode_go::<GetResponse>(b""), Err(DecodeError::Eof));
+        assert_eq!(decode_go::<GetResponse>(b"  \n"), Err(DecodeError::Eof));
+        assert!(matches!(
+            decode_go::<GetResponse>(b"{nope"),
+            Err(DecodeError::Syntax(_))
+        ));
+        assert!(matches!(
+            decode_go::<GetResponse>(br#"{"Err": 5}"#),
+            Err(DecodeError::Shape(_))
+        ));
+        let null_field: GetResponse = decode_go(br#"{"Err": null}"#).unwrap();
+        assert_eq!(null_field.err, "");
+    }
+}

@@ -1,0 +1,1 @@
+//! drydock-volume (being written)
