@@ -1,1 +1,4 @@
-//! drydock-engine (being written)
+//! drydock-engine: a simulated dockerd 20.10, as its plugins see it.
+#![warn(missing_docs)]
+
+pub mod scenario;
