@@ -1,4 +1,24 @@
 //! drydock-engine: a simulated dockerd 20.10, as its plugins see it.
+//!
+//! # Layout
+//! * [`discovery`] — finding plugins on disk: sockets, `.spec` and `.json` files,
+//!   in dockerd's order; `Scan`.
+//! * [`transport`] — one request/response exchange with a plugin: HTTP over unix
+//!   sockets, TCP or TLS with dockerd's exact headers, or in-process.
+//! * [`client`] — dockerd's RPC semantics on top: only 200 is success, error
+//!   texts, retries with backoff on transport failure, per-call timeouts.
+//! * [`registry`] — lazy activation cached for the engine's lifetime, handlers
+//!   per protocol, `GetAll`.
+//! * [`clock`] — every wait goes through an injectable clock (real, pausable, or
+//!   virtual), so retry and timeout behaviour is testable in milliseconds.
+//! * [`trace`] — the record of every RPC the engine made.
+//! * [`scenario`] — the scenario language (parser, AST, expectation matching).
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod clock;
+pub mod discovery;
+pub mod registry;
 pub mod scenario;
+pub mod trace;
+pub mod transport;
