@@ -82,7 +82,9 @@ impl Clock for VirtualClock {
     }
     fn sleep(&self, d: Duration) -> Sleep {
         self.advance(d);
-        Box::pin(std::future::ready(()))
+        // Yield once so that other tasks (a plugin "appearing later", a
+        // concurrent request) get to run at the new time.
+        Box::pin(tokio::task::yield_now())
     }
     fn is_virtual(&self) -> bool {
         true

@@ -1,0 +1,8 @@
+//! Integration tests of the engine's plugin layer: discovery, client, registry.
+
+mod engine {
+    mod client;
+    mod discovery;
+    mod registry;
+    mod util;
+}
