@@ -122,6 +122,26 @@ impl DiscoveryError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, DiscoveryError::NotFound(_))
     }
+
+    /// The spec file at fault, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            DiscoveryError::UnknownProtocol { path } | DiscoveryError::BadSpec { path, .. } => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+
+    /// The error prefixed with the file at fault, for people (`/etc/…/x.spec: Unknown protocol`).
+    pub fn describe(&self) -> String {
+        match self.path() {
+            Some(p) if !self.to_string().contains(&*p.to_string_lossy()) => {
+                format!("{}: {self}", p.display())
+            }
+            _ => self.to_string(),
+        }
+    }
 }
 
 fn is_socket(path: &Path) -> bool {

@@ -399,7 +399,7 @@ impl Registry {
                     addr: d.addr,
                     transport: Ok(t.kind()),
                 }),
-                Err(LocateError::Discovery(e)) => Err((name, e.to_string())),
+                Err(LocateError::Discovery(e)) => Err((name, e.describe())),
                 Err(LocateError::Address(e)) => match self.roots.find(&name) {
                     Ok(d) => Ok(Listing {
                         name,
@@ -408,7 +408,7 @@ impl Registry {
                         addr: d.addr,
                         transport: Err(e.to_string()),
                     }),
-                    Err(de) => Err((name, de.to_string())),
+                    Err(de) => Err((name, de.describe())),
                 },
             })
             .collect())

@@ -1,0 +1,86 @@
+//! Subcommands of `drydock`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use drydock_engine::discovery::PluginRoots;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod discover;
+
+/// Teach, test and benchmark Docker plugins without Docker.
+#[derive(Debug, Parser)]
+#[command(name = "drydock", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging on stderr (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every plugin dockerd would find, and with --activate what each implements.
+    Discover(discover::DiscoverArgs),
+}
+
+/// The discovery roots every subcommand accepts, defaulting to dockerd's.
+#[derive(Debug, Clone, Args)]
+pub struct RootsArgs {
+    /// Replaces /run/docker/plugins (where plugin sockets live).
+    #[arg(long, value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Replaces the spec directories (/etc/docker/plugins, /usr/lib/docker/plugins);
+    /// repeat it to give several, in priority order.
+    #[arg(long = "spec-dir", value_name = "DIR")]
+    pub spec_dirs: Vec<PathBuf>,
+}
+
+impl RootsArgs {
+    /// The roots these options select.
+    ///
+    /// Relative directories are made absolute: dockerd stores socket addresses as
+    /// `unix://<path>`, and a relative path there would be read as a host name.
+    pub fn roots(&self) -> PluginRoots {
+        let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        let mut roots = PluginRoots::default();
+        if let Some(dir) = &self.plugins_dir {
+            roots.sockets_dir = absolute(dir);
+        }
+        if !self.spec_dirs.is_empty() {
+            roots.spec_dirs = self.spec_dirs.iter().map(absolute).collect();
+        }
+        roots
+    }
+}
+
+/// Output formats shared by listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For tools.
+    Json,
+}
+
+/// Sets up logging to stderr; `RUST_LOG` wins over `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Discover(args) => discover::run(args, &mut std::io::stdout()).await,
+    }
+}
