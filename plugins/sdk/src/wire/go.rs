@@ -10,6 +10,13 @@ const FIELDS: &[&str] = &[
     // plugin
     "Implements",
     "Err",
+    // .json spec files
+    "Addr",
+    "TLSConfig",
+    "CAFile",
+    "CertFile",
+    "KeyFile",
+    "InsecureSkipVerify",
     // volume
     "Name",
     "Opts",

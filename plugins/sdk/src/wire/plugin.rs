@@ -109,3 +109,39 @@ pub const ACCEPT: &str = "application/vnd.docker.plugins.v1.2+json";
 /// The `Content-Type` drydock plugins answer with. dockerd ignores it; this is
 /// the value go-plugins-helpers uses, so proxies and tcpdump users see the familiar one.
 pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.1+json";
+
+/// A `.json` plugin spec file (protocol.md §1.2): where dockerd finds a plugin
+/// that listens on TCP, and how it should speak TLS to it.
+///
+/// dockerd ignores any `Name` key (the name comes from the file name) and any
+/// path in `Addr`; only an `https://` address makes it use TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonSpec {
+    /// The plugin's address, e.g. `https://127.0.0.1:9443`.
+    #[serde(rename = "Addr", default)]
+    pub addr: String,
+    /// TLS options for dockerd's side. Absent means Go's default verification
+    /// against the system roots.
+    #[serde(rename = "TLSConfig", default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<SpecTls>,
+}
+
+/// dockerd's client-side TLS options in a [`JsonSpec`] (go-connections `tlsconfig.Options`).
+///
+/// The paths are read by dockerd, so they must make sense on its side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecTls {
+    /// CA that signed the plugin's certificate. dockerd skips verification
+    /// entirely when this is empty, whatever `InsecureSkipVerify` says.
+    #[serde(rename = "CAFile", default, skip_serializing_if = "String::is_empty")]
+    pub ca_file: String,
+    /// Client certificate dockerd presents (mutual TLS); used only with `KeyFile`.
+    #[serde(rename = "CertFile", default, skip_serializing_if = "String::is_empty")]
+    pub cert_file: String,
+    /// Key of `CertFile`.
+    #[serde(rename = "KeyFile", default, skip_serializing_if = "String::is_empty")]
+    pub key_file: String,
+    /// Accept any server certificate.
+    #[serde(rename = "InsecureSkipVerify", default)]
+    pub insecure_skip_verify: bool,
+}
