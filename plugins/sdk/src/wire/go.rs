@@ -202,6 +202,58 @@ pub fn encode_go<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// Serialises a free-form Go map field (`map[string]interface{}`) as Go does:
+/// keys sorted by bytes, at every depth. serde_json keeps insertion order
+/// instead, which would make drydock's bytes differ from dockerd's.
+pub(crate) mod go_map {
+    use super::SortedMap;
+    use serde::{Serialize, Serializer};
+    use serde_json::{Map, Value};
+
+    pub fn serialize<S: Serializer>(
+        v: &Option<Map<String, Value>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(map) => SortedMap(map).serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Like [`go_map`], for a free-form `interface{}` field.
+pub(crate) mod go_value {
+    use super::Sorted;
+    use serde::{Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+        Sorted(v).serialize(s)
+    }
+}
+
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(map) => SortedMap(map).serialize(s),
+            Value::Array(items) => s.collect_seq(items.iter().map(Sorted)),
+            other => other.serialize(s),
+        }
+    }
+}
+
+struct SortedMap<'a>(&'a Map<String, Value>);
+
+impl Serialize for SortedMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<_> = self.0.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_map(entries.into_iter().map(|(k, v)| (k, Sorted(v))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +274,22 @@ mod tests {
         assert_eq!(
             String::from_utf8(encode_go(&html)).unwrap(),
             "{\"Name\":\"\\u003ca\\u0026b\\u003e\\u2028\",\"Opts\":{}}\n"
+        );
+    }
+
+    #[test]
+    fn free_form_maps_are_encoded_with_sorted_keys_like_go() {
+        use crate::wire::volume::Volume;
+        let status: Map<String, Value> =
+            serde_json::from_str(r#"{"b":1,"a":[{"z":1,"Y":2}],"B":{"d":1,"c":2}}"#).unwrap();
+        let vol = Volume {
+            name: "v".into(),
+            status: Some(status),
+            ..Volume::default()
+        };
+        assert_eq!(
+            String::from_utf8(encode_go(&vol)).unwrap(),
+            "{\"Name\":\"v\",\"Status\":{\"B\":{\"c\":2,\"d\":1},\"a\":[{\"Y\":2,\"z\":1}],\"b\":1}}\n"
         );
     }
 

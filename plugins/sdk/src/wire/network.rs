@@ -54,7 +54,11 @@ pub struct CreateNetworkRequest {
     #[serde(rename = "NetworkID", default)]
     pub network_id: String,
     /// Options; user `-o` values live under `com.docker.network.generic`.
-    #[serde(rename = "Options", default)]
+    #[serde(
+        rename = "Options",
+        default,
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub options: Option<Map<String, Value>>,
     /// IPv4 pools.
     #[serde(rename = "IPv4Data", default)]
@@ -139,7 +143,11 @@ pub struct CreateEndpointRequest {
     #[serde(rename = "Interface", default)]
     pub interface: Option<EndpointInterface>,
     /// Endpoint options.
-    #[serde(rename = "Options", default)]
+    #[serde(
+        rename = "Options",
+        default,
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub options: Option<Map<String, Value>>,
 }
 
@@ -158,7 +166,11 @@ pub struct CreateEndpointResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointInfoResponse {
     /// Free-form operational data.
-    #[serde(rename = "Value", default)]
+    #[serde(
+        rename = "Value",
+        default,
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub value: Option<Map<String, Value>>,
     /// In-band error.
     #[serde(rename = "Err", default, skip_serializing_if = "String::is_empty")]
@@ -178,7 +190,11 @@ pub struct JoinRequest {
     #[serde(rename = "SandboxKey", default)]
     pub sandbox_key: String,
     /// Join options.
-    #[serde(rename = "Options", default)]
+    #[serde(
+        rename = "Options",
+        default,
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub options: Option<Map<String, Value>>,
 }
 
@@ -255,7 +271,11 @@ pub struct ProgramExternalConnectivityRequest {
     #[serde(rename = "EndpointID", default)]
     pub endpoint_id: String,
     /// Options (exposed ports, port mappings).
-    #[serde(rename = "Options", default)]
+    #[serde(
+        rename = "Options",
+        default,
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub options: Option<Map<String, Value>>,
 }
 
@@ -266,7 +286,11 @@ pub struct DiscoveryNotification {
     #[serde(rename = "DiscoveryType", default)]
     pub discovery_type: i64,
     /// Free-form data.
-    #[serde(rename = "DiscoveryData", default)]
+    #[serde(
+        rename = "DiscoveryData",
+        default,
+        serialize_with = "crate::wire::go::go_value::serialize"
+    )]
     pub discovery_data: Value,
 }
 

@@ -79,7 +79,12 @@ pub struct Volume {
     #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// Free-form status, passed verbatim to `docker volume inspect`.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Status",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::wire::go::go_map::serialize"
+    )]
     pub status: Option<Map<String, Value>>,
 }
 
