@@ -52,12 +52,13 @@ use tokio_rustls::TlsAcceptor;
 /// the defaults; call the same-named methods on a customised config otherwise:
 ///
 /// ```no_run
-/// # async fn run(plugin: drydock_sdk::Plugin) -> Result<(), drydock_sdk::server::ServeError> {
+/// # async fn run(plugin: drydock_sdk::Plugin) -> Result<(), Box<dyn std::error::Error>> {
 /// use drydock_sdk::server::{shutdown_signal, ServeConfig};
 /// ServeConfig::default()
 ///     .max_body_bytes(1 << 20)
 ///     .serve_unix(plugin, "/run/docker/plugins/mine.sock", shutdown_signal()?)
-///     .await
+///     .await?;
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Debug, Clone)]
