@@ -3,4 +3,8 @@
 //!
 //! # Layout
 //! * [`cli`] — argument parsing (clap) and one module per subcommand.
+//! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
+//! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`.
 pub mod cli;
+pub mod run;
+pub mod testplugins;

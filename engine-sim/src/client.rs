@@ -276,8 +276,7 @@ fn status_error(method: &str, reply: &RawReply) -> CallError {
     let in_json = match serde_json::from_slice::<serde_json::Value>(&reply.body) {
         Ok(serde_json::Value::Object(map)) => map
             .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("Err"))
-            .last()
+            .rfind(|(k, _)| k.eq_ignore_ascii_case("Err"))
             .and_then(|(_, v)| v.as_str().map(str::to_owned)),
         _ => None,
     };

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod clock;
 pub mod discovery;
+pub mod engine;
 pub mod registry;
 pub mod scenario;
 pub mod trace;

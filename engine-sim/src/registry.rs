@@ -300,7 +300,7 @@ impl Registry {
             .into_iter()
             .filter(|n| seen.insert(n.clone()))
             .collect();
-        let results = futures_join_all(unique.iter().map(|n| self.get_any(n, false))).await;
+        let results = join_all(unique.iter().map(|n| self.get_any(n, false))).await;
         Ok(results
             .into_iter()
             .filter_map(Result::ok)
@@ -323,7 +323,7 @@ impl Registry {
 }
 
 /// Runs futures concurrently on the current task and collects their outputs in order.
-async fn futures_join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut pinned: Vec<Pin<Box<F>>> = futs.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -361,6 +361,9 @@ impl LocateError {
     }
 }
 
+/// A listing row, or the plugin name and why it could not be resolved.
+pub type ListItem = Result<Listing, (String, String)>;
+
 /// A listing row for `drydock discover`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
@@ -378,7 +381,7 @@ pub struct Listing {
 
 impl Registry {
     /// Resolves every scanned name without activating it.
-    pub fn list(&self) -> Result<Vec<Result<Listing, (String, String)>>, DiscoveryError> {
+    pub fn list(&self) -> Result<Vec<ListItem>, DiscoveryError> {
         let names = self.scan()?;
         let mut seen = std::collections::HashSet::new();
         Ok(names

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod discover;
+mod plugin;
+mod run;
 
 /// Teach, test and benchmark Docker plugins without Docker.
 #[derive(Debug, Parser)]
@@ -22,6 +24,11 @@ pub struct Cli {
 enum Command {
     /// List every plugin dockerd would find, and with --activate what each implements.
     Discover(discover::DiscoverArgs),
+    /// Run scenario files against the simulated engine and check their expectations.
+    Run(run::RunArgs),
+    /// Run one of drydock's reference plugins (a real plugin dockerd accepts).
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// The discovery roots every subcommand accepts, defaulting to dockerd's.
@@ -82,5 +89,7 @@ pub fn init_tracing(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Discover(args) => discover::run(args, &mut std::io::stdout()).await,
+        Command::Run(args) => run::run(args, &mut std::io::stdout()).await,
+        Command::Plugin(cmd) => plugin::run(cmd).await,
     }
 }

@@ -1,0 +1,641 @@
+//! Containers and their volume mount points (`daemon/volumes.go`, `daemon/start.go`,
+//! `volume/mounts/mounts.go` Setup/Cleanup; protocol.md §4.4–4.5).
+//!
+//! Each mount point has an `ID` and an `active` count. Setup (start, `docker cp`)
+//! reuses the ID while the mount point is active, so `docker cp` on a running
+//! container re-mounts with the **same** ID; otherwise it draws a fresh 64-hex
+//! ID. Cleanup unmounts with that ID and clears it when `active` drops to 0. A
+//! failed Mount sets no ID, so it is never unmounted.
+
+use super::volumes::VolumeInfo;
+use super::{Engine, EngineError};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A `-v` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// Volume name; `None` for an anonymous volume (`-v /path`).
+    pub source: Option<String>,
+    /// Path inside the container.
+    pub target: String,
+    /// `:ro`.
+    pub read_only: bool,
+}
+
+/// What `docker create`/`docker run` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// `--name`.
+    pub name: Option<String>,
+    /// Image reference.
+    pub image: String,
+    /// Command and arguments.
+    pub cmd: Vec<String>,
+    /// `-v` mounts, in flag order.
+    pub mounts: Vec<MountSpec>,
+    /// `--volume-driver`.
+    pub volume_driver: Option<String>,
+    /// `--volumes-from` containers.
+    pub volumes_from: Vec<String>,
+    /// `--network`.
+    pub network: Option<String>,
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `--rm`.
+    pub auto_remove: bool,
+}
+
+/// Lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Running.
+    Running,
+    /// Exited.
+    Exited(i32),
+}
+
+/// A mount point of a container.
+#[derive(Debug, Clone)]
+struct MountPoint {
+    /// Volume name.
+    name: String,
+    /// Driver name.
+    driver: String,
+    /// The mountpoint known at create time (dockerd's `Source`; empty for a fresh plugin volume).
+    source: String,
+    /// Whether the user named the volume (`Spec.Source` non-empty).
+    named: bool,
+    /// Current mount ID, if mounted.
+    id: Option<String>,
+    /// Number of active users of the mount.
+    active: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Container {
+    id: String,
+    name: String,
+    spec: ContainerSpec,
+    state: ContainerState,
+    /// Destination → mount point (dockerd iterates a map: order is not part of the contract).
+    mounts: BTreeMap<String, MountPoint>,
+    /// Creation order, for listings.
+    seq: u64,
+}
+
+/// A row of `docker ps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSummary {
+    /// Full ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Command.
+    pub command: String,
+    /// State.
+    pub state: ContainerState,
+}
+
+/// The container table.
+#[derive(Debug, Default)]
+pub(crate) struct Containers {
+    by_id: Mutex<BTreeMap<String, Container>>,
+    seq: Mutex<u64>,
+}
+
+/// Images the simulated daemon has, with the paths that exist in their root
+/// filesystem once a container is created (the image's plus those the daemon's
+/// init layer adds). The conformance sandbox has `bb:latest`.
+fn image_paths(image: &str) -> Option<&'static [&'static str]> {
+    match image {
+        "bb:latest" | "bb" | "busybox:latest" | "busybox" => Some(&[
+            "/bin",
+            "/dev",
+            "/etc",
+            "/etc/hostname",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/etc/mtab",
+            "/proc",
+            "/sys",
+            "/.dockerenv",
+        ]),
+        _ => None,
+    }
+}
+
+fn normalize_image(image: &str) -> String {
+    if image.contains(':') || image.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+impl Engine {
+    fn resolve(&self, name_or_id: &str) -> Result<String, EngineError> {
+        let table = self.containers.by_id.lock().expect("containers lock");
+        let wanted = name_or_id.trim_start_matches('/');
+        if let Some(c) = table.values().find(|c| c.id == wanted || c.name == wanted) {
+            return Ok(c.id.clone());
+        }
+        let matches: Vec<&Container> = table
+            .values()
+            .filter(|c| !wanted.is_empty() && c.id.starts_with(wanted))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(EngineError::new(
+                404,
+                format!("No such container: {name_or_id}"),
+            )),
+            _ => Err(EngineError::new(
+                400,
+                format!("multiple IDs found with provided prefix: {name_or_id}"),
+            )),
+        }
+    }
+
+    fn with_container<R>(&self, id: &str, f: impl FnOnce(&mut Container) -> R) -> Option<R> {
+        self.containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .get_mut(id)
+            .map(f)
+    }
+
+    /// The state of a container.
+    pub fn container_state(&self, name_or_id: &str) -> Result<ContainerState, EngineError> {
+        let id = self.resolve(name_or_id)?;
+        Ok(self.with_container(&id, |c| c.state).expect("resolved"))
+    }
+
+    /// The full ID of a container.
+    pub fn container_id(&self, name_or_id: &str) -> Result<String, EngineError> {
+        self.resolve(name_or_id)
+    }
+
+    /// `docker create`: registers mount points, creating or looking up volumes
+    /// (each with the container ID as reference). Returns the container ID.
+    pub async fn container_create(&self, spec: ContainerSpec) -> Result<String, EngineError> {
+        let image = normalize_image(&spec.image);
+        let Some(paths) = image_paths(&image) else {
+            return Err(EngineError::new(404, format!("No such image: {image}")));
+        };
+        let id = self.random_id();
+        let name = match &spec.name {
+            Some(n) => {
+                let taken = self
+                    .containers
+                    .by_id
+                    .lock()
+                    .expect("containers lock")
+                    .values()
+                    .find(|c| c.name == *n)
+                    .map(|c| c.id.clone());
+                if let Some(other) = taken {
+                    return Err(EngineError::new(
+                        409,
+                        format!(
+                            "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                        ),
+                    ));
+                }
+                n.clone()
+            }
+            None => self.random_name(),
+        };
+        let mut mounts: BTreeMap<String, MountPoint> = BTreeMap::new();
+        let result = self.register_mounts(&id, &spec, &mut mounts).await;
+        if let Err(e) = result {
+            // dockerd's cleanupContainer: drop the references taken so far.
+            self.remove_mount_points(&id, &mounts, true).await;
+            return Err(e);
+        }
+        // Copy-up: image content at a volume's destination is copied in with a
+        // throwaway mount ID (Get, Mount, Get, Unmount).
+        for (dest, mp) in &mounts {
+            if paths.contains(&dest.as_str()) {
+                let tmp = self.random_id();
+                if let Err(e) = self.volumes().mount(&mp.name, &mp.driver, &tmp).await {
+                    self.remove_mount_points(&id, &mounts, true).await;
+                    return Err(EngineError::new(500, e));
+                }
+                let _ = self.volumes().unmount(&mp.name, &mp.driver, &tmp).await;
+            }
+        }
+        let seq = {
+            let mut s = self.containers.seq.lock().expect("seq lock");
+            *s += 1;
+            *s
+        };
+        self.containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .insert(
+                id.clone(),
+                Container {
+                    id: id.clone(),
+                    name,
+                    spec: ContainerSpec { image, ..spec },
+                    state: ContainerState::Created,
+                    mounts,
+                    seq,
+                },
+            );
+        Ok(id)
+    }
+
+    async fn register_mounts(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        mounts: &mut BTreeMap<String, MountPoint>,
+    ) -> Result<(), EngineError> {
+        // 1. --volumes-from: the source's volumes, each looked up (Get) with our reference.
+        for from in &spec.volumes_from {
+            let (from_name, _mode) = from.split_once(':').unwrap_or((from, ""));
+            let src_id = self.resolve(from_name)?;
+            let src_mounts = self
+                .with_container(&src_id, |c| c.mounts.clone())
+                .unwrap_or_default();
+            for (dest, m) in src_mounts {
+                let v = self.volumes().get(&m.name, &m.driver, Some(id)).await?;
+                mounts.insert(
+                    dest,
+                    MountPoint {
+                        name: v.name,
+                        driver: v.driver,
+                        source: m.source,
+                        named: m.named,
+                        id: None,
+                        active: 0,
+                    },
+                );
+            }
+        }
+        let driver = spec.volume_driver.clone().unwrap_or_default();
+        // 2. Named volumes (binds), in flag order.
+        for m in spec.mounts.iter().filter(|m| m.source.is_some()) {
+            let name = m.source.as_deref().unwrap_or_default();
+            let (v, _) = self
+                .volumes()
+                .create(name, &driver, None, None, Some(id))
+                .await?;
+            mounts.insert(m.target.clone(), mount_point(v, true));
+        }
+        // 3. Anonymous volumes: a random 64-hex name, unless something is
+        //    already mounted at that destination (e.g. by --volumes-from).
+        for m in spec.mounts.iter().filter(|m| m.source.is_none()) {
+            if mounts.contains_key(&m.target) {
+                continue;
+            }
+            let name = self.random_id();
+            let anon_driver = if driver.is_empty() { "local" } else { &driver };
+            let mut labels = std::collections::BTreeMap::new();
+            labels.insert("com.docker.volume.anonymous".to_owned(), String::new());
+            let (v, _) = self
+                .volumes()
+                .create(&name, anon_driver, None, Some(labels), Some(id))
+                .await?;
+            mounts.insert(m.target.clone(), mount_point(v, false));
+        }
+        Ok(())
+    }
+
+    /// `MountPoint.Setup` for every mount point: Mount with the existing ID or a
+    /// fresh one. On failure, the mounts made so far are cleaned up.
+    async fn setup_mounts(&self, id: &str) -> Result<(), EngineError> {
+        let dests: Vec<String> = self
+            .with_container(id, |c| c.mounts.keys().cloned().collect())
+            .unwrap_or_default();
+        for dest in dests {
+            let Some(mp) = self
+                .with_container(id, |c| c.mounts.get(&dest).cloned())
+                .flatten()
+            else {
+                continue;
+            };
+            let mount_id = mp.id.clone().unwrap_or_else(|| self.random_id());
+            match self.volumes().mount(&mp.name, &mp.driver, &mount_id).await {
+                Ok(_) => {
+                    self.with_container(id, |c| {
+                        if let Some(m) = c.mounts.get_mut(&dest) {
+                            m.id = Some(mount_id.clone());
+                            m.active += 1;
+                        }
+                    });
+                }
+                Err(e) => {
+                    self.cleanup_mounts(id).await;
+                    return Err(EngineError::new(
+                        500,
+                        format!("error while mounting volume '{}': {e}", mp.source),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `UnmountVolumes`: Cleanup of every mount point that has an ID.
+    async fn cleanup_mounts(&self, id: &str) {
+        let mps: Vec<(String, MountPoint)> = self
+            .with_container(id, |c| c.mounts.clone().into_iter().collect())
+            .unwrap_or_default();
+        for (dest, mp) in mps {
+            let Some(mount_id) = mp.id.clone() else {
+                continue;
+            };
+            match self
+                .volumes()
+                .unmount(&mp.name, &mp.driver, &mount_id)
+                .await
+            {
+                Ok(()) => {
+                    self.with_container(id, |c| {
+                        if let Some(m) = c.mounts.get_mut(&dest) {
+                            m.active = m.active.saturating_sub(1);
+                            if m.active == 0 {
+                                m.id = None;
+                            }
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(
+                    "cleanup: Failed to umount volumes: error unmounting volume {}: {e}",
+                    mp.name
+                ),
+            }
+        }
+    }
+
+    /// `docker start`: mounts every volume; the container then runs.
+    pub async fn container_start(&self, name_or_id: &str) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        if self.with_container(&id, |c| c.state) == Some(ContainerState::Running) {
+            // Starting a running container is a no-op for dockerd.
+            return Ok(());
+        }
+        self.setup_mounts(&id).await?;
+        self.with_container(&id, |c| c.state = ContainerState::Running);
+        Ok(())
+    }
+
+    /// The container stops (stop, kill, its command finishing): Cleanup
+    /// unmounts its volumes; with `--rm` it is then removed with its anonymous volumes.
+    async fn exited(&self, id: &str, code: i32) -> Result<(), EngineError> {
+        self.with_container(id, |c| c.state = ContainerState::Exited(code));
+        self.cleanup_mounts(id).await;
+        let auto_remove = self
+            .with_container(id, |c| c.spec.auto_remove)
+            .unwrap_or(false);
+        if auto_remove {
+            self.remove_container(id, true).await;
+        }
+        Ok(())
+    }
+
+    /// `docker stop` / `docker kill`: no-op on a stopped container.
+    pub async fn container_stop(&self, name_or_id: &str, code: i32) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        if self.with_container(&id, |c| c.state) != Some(ContainerState::Running) {
+            return Ok(());
+        }
+        self.exited(&id, code).await
+    }
+
+    /// `docker kill` of a container that is not running is an error.
+    pub async fn container_kill(&self, name_or_id: &str) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        if self.with_container(&id, |c| c.state) != Some(ContainerState::Running) {
+            return Err(EngineError::new(
+                409,
+                format!("Cannot kill container: {name_or_id}: Container {id} is not running"),
+            ));
+        }
+        self.exited(&id, 137).await
+    }
+
+    /// `docker wait`: lets a running container's command finish; returns its exit code.
+    pub async fn container_wait(&self, name_or_id: &str) -> Result<i32, EngineError> {
+        let id = self.resolve(name_or_id)?;
+        match self.with_container(&id, |c| (c.state, c.spec.cmd.clone())) {
+            Some((ContainerState::Running, cmd)) => {
+                let code = exit_code(&cmd);
+                self.exited(&id, code).await?;
+                Ok(code)
+            }
+            Some((ContainerState::Exited(code), _)) => Ok(code),
+            // dockerd's wait on a created container blocks until it runs and exits.
+            Some((ContainerState::Created, _)) => Err(EngineError::new(
+                409,
+                format!(
+                    "container {name_or_id} was never started: dockerd would wait forever here"
+                ),
+            )),
+            None => Err(EngineError::new(
+                404,
+                format!("No such container: {name_or_id}"),
+            )),
+        }
+    }
+
+    /// A foreground `docker run`: create, start, let the command finish, and
+    /// remove it with `--rm`. Returns the ID and the exit code.
+    pub async fn container_run(
+        &self,
+        spec: ContainerSpec,
+        detach: bool,
+    ) -> Result<(String, i32), EngineError> {
+        let cmd = spec.cmd.clone();
+        let id = self.container_create(spec).await?;
+        if let Err(e) = self.container_start(&id).await {
+            // A failed start of a --rm container still removes it.
+            if self
+                .with_container(&id, |c| c.spec.auto_remove)
+                .unwrap_or(false)
+            {
+                self.remove_container(&id, true).await;
+            }
+            return Err(e);
+        }
+        if detach {
+            return Ok((id, 0));
+        }
+        let code = exit_code(&cmd);
+        self.exited(&id, code).await?;
+        Ok((id, code))
+    }
+
+    /// `docker restart`: stop (if running), then start with fresh mount IDs.
+    pub async fn container_restart(&self, name_or_id: &str) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        if self.with_container(&id, |c| c.state) == Some(ContainerState::Running) {
+            self.with_container(&id, |c| c.state = ContainerState::Exited(0));
+            self.cleanup_mounts(&id).await;
+        }
+        self.container_start(&id).await
+    }
+
+    /// `docker rm [-f] [-v]`.
+    pub async fn container_rm(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        let running = self.with_container(&id, |c| c.state) == Some(ContainerState::Running);
+        if running && !force {
+            return Err(EngineError::new(
+                409,
+                format!(
+                    "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+                ),
+            ));
+        }
+        if running {
+            self.with_container(&id, |c| c.state = ContainerState::Exited(137));
+            self.cleanup_mounts(&id).await;
+        }
+        self.remove_container(&id, volumes).await;
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str, remove_volumes: bool) {
+        let removed = self
+            .containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .remove(id);
+        if let Some(c) = removed {
+            self.remove_mount_points(id, &c.mounts, remove_volumes)
+                .await;
+        }
+    }
+
+    /// `removeMountPoints`: release every reference; with `rm`, remove the
+    /// anonymous volumes (in-use errors ignored).
+    async fn remove_mount_points(&self, id: &str, mounts: &BTreeMap<String, MountPoint>, rm: bool) {
+        for mp in mounts.values() {
+            self.volumes().release(&mp.name, id);
+            if !rm || mp.named {
+                continue;
+            }
+            if let Err(e) = self.volumes().remove(&mp.name, false).await {
+                if e.status != 409 {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+    }
+
+    /// `docker cp`: the daemon mounts every volume of the container for the
+    /// archive operation and unmounts it after. A running container's mount
+    /// points are re-mounted with their **current** IDs. `rounds` is the
+    /// number of archive requests the CLI makes (1 from a container; 2 into
+    /// one: a stat, then the extraction).
+    pub async fn container_cp(&self, name_or_id: &str, rounds: u32) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        for _ in 0..rounds {
+            self.setup_mounts(&id).await?;
+            self.cleanup_mounts(&id).await;
+        }
+        Ok(())
+    }
+
+    /// `docker ps [-a]`, newest first.
+    pub fn container_list(&self, all: bool) -> Vec<ContainerSummary> {
+        let table = self.containers.by_id.lock().expect("containers lock");
+        let mut list: Vec<&Container> = table
+            .values()
+            .filter(|c| all || c.state == ContainerState::Running)
+            .collect();
+        list.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        list.into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                image: c.spec.image.clone(),
+                command: c.spec.cmd.join(" "),
+                state: c.state,
+            })
+            .collect()
+    }
+
+    /// Daemon shutdown: running containers are stopped (their volumes unmounted).
+    pub(crate) async fn shutdown(&self) {
+        let running: Vec<String> = self
+            .container_list(false)
+            .into_iter()
+            .rev()
+            .map(|c| c.id)
+            .collect();
+        for id in running {
+            self.with_container(&id, |c| c.state = ContainerState::Exited(143));
+            self.cleanup_mounts(&id).await;
+        }
+    }
+
+    /// Daemon start: each container's mount points look their volume up again
+    /// (Get with the container as reference), rebuilding the references.
+    pub(crate) async fn restore_containers(&self) {
+        let mut all: Vec<(u64, String, Vec<MountPoint>)> = self
+            .containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .values()
+            .map(|c| (c.seq, c.id.clone(), c.mounts.values().cloned().collect()))
+            .collect();
+        all.sort_by_key(|(seq, _, _)| *seq);
+        for (_, id, mounts) in all {
+            for mp in mounts {
+                if let Err(e) = self.volumes().get(&mp.name, &mp.driver, Some(&id)).await {
+                    tracing::warn!(
+                        "restore: cannot look up volume {} of container {id}: {e}",
+                        mp.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn mount_point(v: VolumeInfo, named: bool) -> MountPoint {
+    MountPoint {
+        name: v.name,
+        driver: v.driver,
+        source: v.mountpoint,
+        named,
+        id: None,
+        active: 0,
+    }
+}
+
+/// The exit code of a command that "runs": `false` and `exit N` fail, anything
+/// else succeeds.
+fn exit_code(cmd: &[String]) -> i32 {
+    let joined = cmd.join(" ");
+    if cmd.first().map(String::as_str) == Some("false") {
+        return 1;
+    }
+    if let Some(rest) = joined.split("exit ").nth(1) {
+        if let Ok(n) = rest
+            .trim_matches(|c: char| !c.is_ascii_digit())
+            .parse::<i32>()
+        {
+            return n;
+        }
+    }
+    0
+}

@@ -1,0 +1,136 @@
+//! The simulated daemon: dockerd 20.10's object model and lifecycles, driving
+//! plugins through the [`crate::registry`].
+//!
+//! * [`volumes`] — the volume store (names, references, metadata, drivers).
+//! * [`containers`] — containers and their mount points: Mount on start,
+//!   Unmount on stop, mount IDs, `docker cp`, `--volumes-from`, removal.
+//!
+//! Containers run no processes: a container "runs" from start until it is
+//! stopped, killed, waited for, or removed with force.
+
+pub mod containers;
+pub mod docker;
+pub mod volumes;
+
+use crate::clock::Clock;
+use crate::discovery::PluginRoots;
+use crate::registry::Registry;
+use crate::trace::Trace;
+use rand::{Rng, SeedableRng};
+use std::sync::{Arc, Mutex};
+
+pub use containers::{ContainerSpec, ContainerState, ContainerSummary, MountSpec};
+pub use volumes::{VolumeInfo, VolumeStore};
+
+/// An error as the daemon returns it to the client: an HTTP status and the
+/// message (the CLI prints `Error response from daemon: <message>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    /// HTTP status of the API response.
+    pub status: u16,
+    /// dockerd's message.
+    pub message: String,
+}
+
+impl EngineError {
+    /// An error with `status` and `message`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        EngineError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// How to build an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where plugins are discovered.
+    pub roots: PluginRoots,
+    /// The clock every wait goes through.
+    pub clock: Arc<dyn Clock>,
+    /// Seed for generated IDs (container IDs, mount IDs, anonymous volume names),
+    /// so a run can be repeated exactly.
+    pub seed: u64,
+}
+
+/// The simulated dockerd.
+#[derive(Debug)]
+pub struct Engine {
+    registry: Arc<Registry>,
+    volumes: VolumeStore,
+    containers: containers::Containers,
+    rng: Mutex<rand::rngs::StdRng>,
+}
+
+impl Engine {
+    /// A fresh daemon with no volumes or containers.
+    pub fn new(config: EngineConfig) -> Self {
+        let registry = Arc::new(Registry::new(config.roots, config.clock, Trace::new()));
+        Engine {
+            volumes: VolumeStore::new(registry.clone()),
+            registry,
+            containers: containers::Containers::default(),
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed)),
+        }
+    }
+
+    /// The plugin registry (to register in-process plugins, read the trace…).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The RPC trace.
+    pub fn trace(&self) -> &Trace {
+        self.registry.trace()
+    }
+
+    /// The volume store.
+    pub fn volumes(&self) -> &VolumeStore {
+        &self.volumes
+    }
+
+    /// A random 64-hex ID as dockerd's `stringid.GenerateRandomID` makes them:
+    /// never all digits in its first 12 characters (it would read as a number).
+    pub fn random_id(&self) -> String {
+        let mut rng = self.rng.lock().expect("rng lock");
+        loop {
+            let bytes: [u8; 32] = rng.gen();
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
+                return id;
+            }
+        }
+    }
+
+    /// A random docker-style name (`adjective_scientist`).
+    pub(crate) fn random_name(&self) -> String {
+        const LEFT: &[&str] = &[
+            "brave", "calm", "eager", "gentle", "happy", "keen", "lucid", "merry", "nifty",
+            "quirky", "stoic", "vivid", "wise", "zen",
+        ];
+        const RIGHT: &[&str] = &[
+            "curie", "darwin", "euler", "hopper", "kepler", "lovelace", "noether", "pasteur",
+            "ritchie", "turing", "wozniak", "yonath",
+        ];
+        let mut rng = self.rng.lock().expect("rng lock");
+        format!(
+            "{}_{}",
+            LEFT[rng.gen_range(0..LEFT.len())],
+            RIGHT[rng.gen_range(0..RIGHT.len())]
+        )
+    }
+
+    /// Restarts the daemon: running containers are stopped (Unmount), the new
+    /// daemon process has no activated plugins, then the volume store and the
+    /// containers' volume references are restored from what dockerd persists.
+    pub async fn restart_daemon(&self) -> Result<(), EngineError> {
+        self.shutdown().await;
+        self.registry.reset();
+        self.volumes.forget_runtime_state();
+        self.volumes.restore().await;
+        self.restore_containers().await;
+        Ok(())
+    }
+}

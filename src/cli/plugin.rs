@@ -1,0 +1,103 @@
+//! `drydock plugin KIND`: run a reference plugin as a real plugin process.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use drydock_sdk::server::{serve_tcp, serve_unix, shutdown_signal};
+use drydock_sdk::Plugin;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The reference plugins.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// The reference volume plugin: volumes are directories under --root.
+    Volume(VolumeArgs),
+}
+
+/// Where a plugin listens (shared by every reference plugin).
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Plugin name: dockerd finds it as NAME (socket NAME.sock or NAME.spec).
+    #[arg(long)]
+    name: String,
+    /// Unix socket path [default: /run/docker/plugins/NAME.sock].
+    #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
+    socket: Option<PathBuf>,
+    /// Listen on TCP instead, e.g. 127.0.0.1:0 (requires --spec-dir).
+    #[arg(long, value_name = "ADDR", requires = "spec_dir")]
+    tcp: Option<SocketAddr>,
+    /// Where to write NAME.spec for dockerd when listening on TCP
+    /// (dockerd reads /etc/docker/plugins).
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+}
+
+/// Options of `drydock plugin volume`.
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Where the plugin keeps its state (volumes, options, outstanding mounts).
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    /// Where volume directories live [default: STATE_DIR/volumes].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+/// Runs a reference plugin until SIGTERM or SIGINT.
+pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PluginCommand::Volume(args) => {
+            let mut config = drydock_volume::Config::new(&args.state_dir);
+            if let Some(root) = args.root {
+                config.root = root;
+            }
+            let plugin = drydock_volume::VolumePlugin::open(config)
+                .with_context(|| {
+                    format!(
+                        "cannot open the volume plugin state in {}",
+                        args.state_dir.display()
+                    )
+                })?
+                .plugin();
+            serve(plugin, &args.listen).await
+        }
+    }
+}
+
+async fn serve(plugin: Plugin, listen: &ListenArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    match (&listen.tcp, &listen.spec_dir) {
+        (Some(addr), Some(dir)) => {
+            eprintln!(
+                "drydock plugin {}: serving on tcp {addr}, spec file in {}",
+                listen.name,
+                dir.display()
+            );
+            serve_tcp(
+                plugin,
+                *addr,
+                Some((dir.as_path(), listen.name.as_str())),
+                shutdown,
+            )
+            .await
+            .with_context(|| format!("plugin {} on {addr}", listen.name))?;
+        }
+        _ => {
+            let path = listen.socket.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("/run/docker/plugins/{}.sock", listen.name))
+            });
+            eprintln!(
+                "drydock plugin {}: serving on {}",
+                listen.name,
+                path.display()
+            );
+            serve_unix(plugin, &path, shutdown)
+                .await
+                .with_context(|| format!("plugin {} on {}", listen.name, path.display()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,285 @@
+//! Starting the plugins a scenario asks for (`#@ plugin NAME KIND|exec …`),
+//! each in its own temporary directories so scenarios can run in parallel.
+//!
+//! A plugin is reached either in-process (no socket: the SDK's request path is
+//! called directly) or over a unix socket in the scenario's private plugin
+//! directory, exactly where dockerd would look for it.
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use drydock_engine::registry::Registry;
+use drydock_engine::scenario::{KeyValue, PluginDirective, PluginLaunch};
+use drydock_engine::transport::{BoxFuture, InProcess, RawReply, Transport, TransportError};
+use drydock_sdk::Plugin;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How runner-started plugins are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportKind {
+    /// A unix socket per plugin, as with a real dockerd.
+    Unix,
+    /// No socket: the plugin's handlers are called directly (fast).
+    InProcess,
+}
+
+/// The scenario's private directories.
+#[derive(Debug)]
+pub struct Dirs {
+    /// Where sockets go (the scenario's `/run/docker/plugins`).
+    pub sockets: PathBuf,
+    /// Where spec files go (the scenario's `/etc/docker/plugins`).
+    pub specs: PathBuf,
+    /// Where plugin state and volume roots go.
+    pub state: PathBuf,
+}
+
+/// An in-process transport whose plugin can be replaced, so that
+/// `#@ restart-plugin` works while dockerd keeps its cached client.
+#[derive(Debug)]
+struct Swappable {
+    inner: RwLock<InProcess>,
+}
+
+impl Transport for Swappable {
+    fn round_trip<'a>(
+        &'a self,
+        method: &'a str,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<RawReply, TransportError>> {
+        let inner = self.inner.read().expect("transport lock").clone();
+        Box::pin(async move { inner.round_trip(method, body).await })
+    }
+    fn url(&self, method: &str) -> String {
+        self.inner.read().expect("transport lock").url(method)
+    }
+    fn kind(&self) -> &'static str {
+        "in-process"
+    }
+}
+
+/// A plugin the runner started.
+enum Running {
+    InProcess(Arc<Swappable>),
+    Server {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Process(tokio::process::Child),
+}
+
+/// The plugins of one scenario run.
+pub struct Launcher {
+    transport: TransportKind,
+    dirs: Dirs,
+    plugins: BTreeMap<String, (PluginDirective, Running)>,
+}
+
+impl Launcher {
+    /// A launcher placing plugins in `dirs`.
+    pub fn new(transport: TransportKind, dirs: Dirs) -> Self {
+        Launcher {
+            transport,
+            dirs,
+            plugins: BTreeMap::new(),
+        }
+    }
+
+    /// Starts the plugin of a `#@ plugin` directive and makes it discoverable.
+    pub async fn start(
+        &mut self,
+        directive: &PluginDirective,
+        registry: &Registry,
+    ) -> anyhow::Result<()> {
+        if self.plugins.contains_key(&directive.name) {
+            bail!(
+                "plugin {} is already running in this scenario",
+                directive.name
+            );
+        }
+        let running = self.launch(directive, registry).await?;
+        self.plugins
+            .insert(directive.name.clone(), (directive.clone(), running));
+        Ok(())
+    }
+
+    async fn launch(&self, d: &PluginDirective, registry: &Registry) -> anyhow::Result<Running> {
+        let name = &d.name;
+        let state_dir = self.dirs.state.join(name);
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("cannot create {}", state_dir.display()))?;
+        let socket = self.dirs.sockets.join(format!("{name}.sock"));
+        match &d.launch {
+            PluginLaunch::Builtin { kind, settings } => {
+                let plugin = builtin(name, kind, settings, &state_dir)?;
+                match self.transport {
+                    TransportKind::InProcess => {
+                        let t = Arc::new(Swappable {
+                            inner: RwLock::new(InProcess::new(name.as_str(), plugin)),
+                        });
+                        registry.register_transport(name, t.clone());
+                        Ok(Running::InProcess(t))
+                    }
+                    TransportKind::Unix => {
+                        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                        let path = socket.clone();
+                        let task = tokio::spawn(async move {
+                            let shutdown = async {
+                                let _ = stopped.await;
+                            };
+                            if let Err(e) =
+                                drydock_sdk::server::serve_unix(plugin, &path, shutdown).await
+                            {
+                                tracing::error!("plugin server on {}: {e}", path.display());
+                            }
+                        });
+                        wait_for_socket(&socket, Duration::from_secs(10)).await?;
+                        Ok(Running::Server { stop, task })
+                    }
+                }
+            }
+            PluginLaunch::Exec { argv } => {
+                let subst = |a: &str| {
+                    a.replace("{socket}", &socket.display().to_string())
+                        .replace("{state_dir}", &state_dir.display().to_string())
+                        .replace("{spec_dir}", &self.dirs.specs.display().to_string())
+                        .replace("{name}", name)
+                };
+                let argv: Vec<String> = argv.iter().map(|a| subst(a)).collect();
+                let child = tokio::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .kill_on_drop(true)
+                    .stdin(std::process::Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("cannot start plugin {name}: {}", argv.join(" ")))?;
+                // The plugin is ready once its socket or spec file exists.
+                let spec = self.dirs.specs.join(format!("{name}.spec"));
+                let json = self.dirs.specs.join(format!("{name}.json"));
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while !(is_socket(&socket) || spec.exists() || json.exists()) {
+                    if tokio::time::Instant::now() > deadline {
+                        bail!(
+                            "plugin {name} ({}) did not create {} or a spec file in {} within 10 s",
+                            argv.join(" "),
+                            socket.display(),
+                            self.dirs.specs.display()
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(Running::Process(child))
+            }
+        }
+    }
+
+    /// `#@ restart-plugin NAME`: stop the plugin and start it again on the same
+    /// state; dockerd's cached client is not told.
+    pub async fn restart(&mut self, name: &str, registry: &Registry) -> anyhow::Result<()> {
+        let Some((directive, running)) = self.plugins.remove(name) else {
+            bail!("no plugin named {name} was started by this scenario (#@ plugin {name} …)");
+        };
+        match running {
+            Running::InProcess(t) => {
+                let PluginLaunch::Builtin { kind, settings } = &directive.launch else {
+                    unreachable!("in-process plugins are built in");
+                };
+                let plugin = builtin(name, kind, settings, &self.dirs.state.join(name))?;
+                *t.inner.write().expect("transport lock") = InProcess::new(name, plugin);
+                self.plugins
+                    .insert(name.to_owned(), (directive, Running::InProcess(t)));
+                return Ok(());
+            }
+            Running::Server { stop, task } => {
+                let _ = stop.send(());
+                let _ = task.await;
+            }
+            Running::Process(mut child) => {
+                let _ = child.kill().await;
+            }
+        }
+        self.start(&directive, registry).await
+    }
+
+    /// Stops every plugin.
+    pub async fn stop_all(&mut self) {
+        for (_, (_, running)) in std::mem::take(&mut self.plugins) {
+            match running {
+                Running::InProcess(_) => {}
+                Running::Server { stop, task } => {
+                    let _ = stop.send(());
+                    let _ = task.await;
+                }
+                Running::Process(mut child) => {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+    }
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+async fn wait_for_socket(path: &Path, limit: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !is_socket(path) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("plugin socket {} did not appear", path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// The plugin kinds drydock knows by name.
+pub const BUILTIN_KINDS: &[&str] = &["volume", "golden-volume"];
+
+/// Builds a built-in plugin of `kind` with its `settings`.
+pub fn builtin(
+    name: &str,
+    kind: &str,
+    settings: &[KeyValue],
+    state_dir: &Path,
+) -> anyhow::Result<Plugin> {
+    let get = |key: &str| {
+        settings
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| s.value.clone())
+    };
+    let allowed: &[&str] = match kind {
+        "volume" => &["root"],
+        _ => &[],
+    };
+    if let Some(bad) = settings.iter().find(|s| !allowed.contains(&s.key.as_str())) {
+        bail!(
+            "plugin {name}: unknown setting {:?} for kind {kind} (supported: {})",
+            bad.key,
+            if allowed.is_empty() {
+                "none".to_owned()
+            } else {
+                allowed.join(", ")
+            }
+        );
+    }
+    match kind {
+        "volume" => {
+            let mut config = drydock_volume::Config::new(state_dir.join("state"));
+            config.root = get("root")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| state_dir.join("volumes"));
+            let plugin = drydock_volume::VolumePlugin::open(config)
+                .with_context(|| format!("cannot open volume plugin {name}"))?;
+            Ok(plugin.plugin())
+        }
+        "golden-volume" => Ok(Plugin::new().volume(crate::testplugins::GoldenVolume::new(name))),
+        other => bail!(
+            "plugin {name}: unknown kind {other:?} (supported: {}; or `exec -- CMD…`)",
+            BUILTIN_KINDS.join(", ")
+        ),
+    }
+}

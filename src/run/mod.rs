@@ -1,0 +1,270 @@
+//! `drydock run`: executes scenario files against the simulated engine.
+//!
+//! For each scenario: private plugin directories, a fresh [`Engine`] on a
+//! virtual clock (dockerd's 15 s retries and 2 min timeouts cost nothing),
+//! the plugins its `#@ plugin` lines ask for, then every step in order. After
+//! each step the plugin calls it caused are taken from the engine's trace and
+//! checked against the step's `#>` expectations.
+
+pub mod launch;
+pub mod report;
+
+use crate::run::launch::{Dirs, Launcher, TransportKind};
+use drydock_engine::clock::VirtualClock;
+use drydock_engine::discovery::PluginRoots;
+use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::scenario::{Directive, ObservedCall, Outcome, Scenario, Step, StepKind, Vars};
+use drydock_engine::trace::RpcRecord;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How scenarios are run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Replaces the scenario's private socket directory (to test plugins that
+    /// are already running).
+    pub plugins_dir: Option<PathBuf>,
+    /// Extra spec directories, searched after the scenario's private one.
+    pub spec_dirs: Vec<PathBuf>,
+    /// How runner-started plugins are reached.
+    pub transport: TransportKind,
+    /// Run every step even after a failure, and report all failures.
+    pub keep_going: bool,
+    /// `--authorization-plugin` names (the authz chain).
+    pub authorization_plugins: Vec<String>,
+    /// Seed for generated IDs.
+    pub seed: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            plugins_dir: None,
+            spec_dirs: Vec::new(),
+            transport: TransportKind::InProcess,
+            keep_going: false,
+            authorization_plugins: Vec::new(),
+            seed: 1,
+        }
+    }
+}
+
+/// What happened in one step.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// 1-based action index (`None` for directives).
+    pub index: Option<usize>,
+    /// Line in the file.
+    pub line: u32,
+    /// The step's text.
+    pub text: String,
+    /// The outcome as the CLI would show it.
+    pub outcome: Outcome,
+    /// The plugin calls it caused.
+    pub calls: Vec<RpcRecord>,
+    /// Wall time of the step.
+    pub micros: u64,
+}
+
+/// An expectation that did not hold (or a step that could not run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Line of the expectation or step.
+    pub line: u32,
+    /// 1-based action index of the step, if it was an action.
+    pub step: Option<usize>,
+    /// The step's text.
+    pub command: String,
+    /// What was expected and what was seen.
+    pub message: String,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Its description (leading comment).
+    pub description: String,
+    /// Steps that ran.
+    pub steps: Vec<StepReport>,
+    /// Failed expectations.
+    pub failures: Vec<Failure>,
+    /// Wall time.
+    pub micros: u64,
+}
+
+impl ScenarioReport {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// Number of plugin calls made.
+    pub fn calls(&self) -> usize {
+        self.steps.iter().map(|s| s.calls.len()).sum()
+    }
+}
+
+/// Turns the engine's records into what expectations are matched against.
+pub fn observed(records: &[RpcRecord]) -> Vec<ObservedCall> {
+    records
+        .iter()
+        .map(|r| ObservedCall {
+            plugin: r.plugin.clone(),
+            method: r.method.clone(),
+            request: r.request_json(),
+            response: r.response_json(),
+            status: r.status,
+        })
+        .collect()
+}
+
+/// Runs one parsed scenario.
+pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioReport {
+    let started = Instant::now();
+    let mut report = ScenarioReport {
+        path: scenario.path.clone(),
+        description: scenario.description.clone(),
+        steps: Vec::new(),
+        failures: Vec::new(),
+        micros: 0,
+    };
+    let tmp = match tempfile::Builder::new().prefix("drydock-run-").tempdir() {
+        Ok(t) => t,
+        Err(e) => {
+            report.failures.push(Failure {
+                line: 0,
+                step: None,
+                command: String::new(),
+                message: format!("cannot create a temporary directory: {e}"),
+            });
+            return report;
+        }
+    };
+    let dirs = Dirs {
+        sockets: tmp.path().join("run"),
+        specs: tmp.path().join("etc"),
+        state: tmp.path().join("state"),
+    };
+    for d in [&dirs.sockets, &dirs.specs, &dirs.state] {
+        let _ = std::fs::create_dir_all(d);
+    }
+    let mut spec_dirs = vec![dirs.specs.clone()];
+    spec_dirs.extend(opts.spec_dirs.iter().cloned());
+    let roots = PluginRoots {
+        sockets_dir: opts
+            .plugins_dir
+            .clone()
+            .unwrap_or_else(|| dirs.sockets.clone()),
+        spec_dirs,
+    };
+    let own_sockets = opts.plugins_dir.is_none();
+    let engine = Engine::new(EngineConfig {
+        roots,
+        clock: VirtualClock::new(),
+        seed: opts.seed,
+    });
+    let mut launcher = Launcher::new(opts.transport, dirs);
+    let mut vars = Vars::new();
+    let mut last_action = None;
+    for step in &scenario.steps {
+        let _ = engine.trace().drain();
+        let t0 = Instant::now();
+        let (index, outcome) = match &step.kind {
+            StepKind::Action(action) => {
+                last_action = Some(action.index);
+                (Some(action.index), engine.docker(&action.command).await)
+            }
+            StepKind::Directive(d) => {
+                let result =
+                    run_directive(d, &engine, &mut launcher, opts, own_sockets, tmp.path()).await;
+                match result {
+                    Ok(o) => (None, o),
+                    Err(e) => {
+                        report.failures.push(Failure {
+                            line: step.line,
+                            step: last_action,
+                            command: step.text.clone(),
+                            message: format!("{e:#}"),
+                        });
+                        break;
+                    }
+                }
+            }
+        };
+        let calls = engine.trace().drain();
+        let micros = t0.elapsed().as_micros() as u64;
+        let failed = check(step, index, &outcome, &calls, &mut vars);
+        report.steps.push(StepReport {
+            index,
+            line: step.line,
+            text: step.text.clone(),
+            outcome,
+            calls,
+            micros,
+        });
+        if let Some(f) = failed {
+            report.failures.push(f);
+            if !opts.keep_going {
+                break;
+            }
+        }
+    }
+    launcher.stop_all().await;
+    report.micros = started.elapsed().as_micros() as u64;
+    report
+}
+
+fn check(
+    step: &Step,
+    index: Option<usize>,
+    outcome: &Outcome,
+    calls: &[RpcRecord],
+    vars: &mut Vars,
+) -> Option<Failure> {
+    let observed = observed(calls);
+    step.check(outcome, &observed, vars).err().map(|m| Failure {
+        line: m.line,
+        step: index,
+        command: step.text.clone(),
+        message: m.message,
+    })
+}
+
+async fn run_directive(
+    d: &Directive,
+    engine: &Engine,
+    launcher: &mut Launcher,
+    opts: &RunOptions,
+    own_sockets: bool,
+    tmp: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    match d {
+        Directive::Plugin(p) => {
+            launcher.start(p, engine.registry()).await?;
+            if !own_sockets && opts.transport == TransportKind::Unix {
+                // The sockets directory is the user's: point a spec file at ours.
+                let socket = tmp.join("run").join(format!("{}.sock", p.name));
+                std::fs::write(
+                    tmp.join("etc").join(format!("{}.spec", p.name)),
+                    format!("unix://{}", socket.display()),
+                )?;
+            }
+            Ok(Outcome::ok(""))
+        }
+        Directive::RestartDaemon => {
+            engine.restart_daemon().await.map_err(|e| anyhow::anyhow!(e))?;
+            Ok(Outcome::ok(""))
+        }
+        Directive::RestartPlugin(name) => {
+            launcher.restart(name, engine.registry()).await?;
+            Ok(Outcome::ok(""))
+        }
+        Directive::AuthorizationPlugins(names) if names.is_empty() => Ok(Outcome::ok("")),
+        Directive::AuthorizationPlugins(_) => anyhow::bail!(
+            "the authorization layer of the simulated engine is not built yet (authz chains cannot run)"
+        ),
+        Directive::User(_) => Ok(Outcome::ok("")),
+    }
+}

@@ -1,0 +1,120 @@
+//! Test plugins that answer exactly like the recording plugins behind the real
+//! dockerd traces in `tests/golden/` (see its README), so a scenario replaying
+//! a recording sees the same answers and must cause the same calls.
+//!
+//! Scenario kind `golden-volume` (`#@ plugin gvol golden-volume`).
+
+use drydock_sdk::wire::volume::{CreateRequest, MountRequest, NameRequest, Volume};
+use drydock_sdk::{PluginError, VolumeDriver};
+use serde_json::{json, Map};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The recording volume plugin: Create makes `<dir>/<Name>` (idempotent); an
+/// unknown name gets a 200 `{"Err": "no such volume: NAME"}`; Mount adds its ID
+/// to the volume's set and Unmount removes it; Remove of a volume with IDs
+/// answers `{"Err": "volume NAME is in use"}`; successful answers carry no error.
+#[derive(Debug)]
+pub struct GoldenVolume {
+    dir: String,
+    volumes: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+/// The fixed creation time the golden plugin reports (real recordings have
+/// the wall clock; comparisons ignore it).
+pub const GOLDEN_CREATED_AT: &str = "2026-11-22T03:03:39Z";
+
+impl GoldenVolume {
+    /// A plugin named `name`, with volumes under `/srv/plugin-data/vols-NAME`
+    /// as in the recordings.
+    pub fn new(name: &str) -> Self {
+        GoldenVolume {
+            dir: format!("/srv/plugin-data/vols-{name}"),
+            volumes: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn no_such(name: &str) -> PluginError {
+        PluginError::in_band(format!("no such volume: {name}"))
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.dir)
+    }
+}
+
+impl VolumeDriver for GoldenVolume {
+    async fn create(&self, req: CreateRequest) -> Result<(), PluginError> {
+        self.volumes.lock().unwrap().entry(req.name).or_default();
+        Ok(())
+    }
+
+    async fn remove(&self, req: NameRequest) -> Result<(), PluginError> {
+        let mut vols = self.volumes.lock().unwrap();
+        match vols.get(&req.name) {
+            None => Err(Self::no_such(&req.name)),
+            Some(ids) if !ids.is_empty() => Err(PluginError::in_band(format!(
+                "volume {} is in use",
+                req.name
+            ))),
+            Some(_) => {
+                vols.remove(&req.name);
+                Ok(())
+            }
+        }
+    }
+
+    async fn mount(&self, req: MountRequest) -> Result<String, PluginError> {
+        let mut vols = self.volumes.lock().unwrap();
+        let ids = vols
+            .get_mut(&req.name)
+            .ok_or_else(|| Self::no_such(&req.name))?;
+        if !ids.contains(&req.id) {
+            ids.push(req.id);
+        }
+        Ok(self.path(&req.name))
+    }
+
+    async fn path(&self, req: NameRequest) -> Result<String, PluginError> {
+        let vols = self.volumes.lock().unwrap();
+        vols.get(&req.name)
+            .map(|_| self.path(&req.name))
+            .ok_or_else(|| Self::no_such(&req.name))
+    }
+
+    async fn unmount(&self, req: MountRequest) -> Result<(), PluginError> {
+        let mut vols = self.volumes.lock().unwrap();
+        let ids = vols
+            .get_mut(&req.name)
+            .ok_or_else(|| Self::no_such(&req.name))?;
+        ids.retain(|i| *i != req.id);
+        Ok(())
+    }
+
+    async fn get(&self, req: NameRequest) -> Result<Volume, PluginError> {
+        let vols = self.volumes.lock().unwrap();
+        let ids = vols
+            .get(&req.name)
+            .ok_or_else(|| Self::no_such(&req.name))?;
+        let mut status = Map::new();
+        status.insert("mounts".into(), json!(ids));
+        Ok(Volume {
+            name: req.name.clone(),
+            mountpoint: self.path(&req.name),
+            created_at: Some(GOLDEN_CREATED_AT.into()),
+            status: Some(status),
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<Volume>, PluginError> {
+        let vols = self.volumes.lock().unwrap();
+        Ok(vols
+            .keys()
+            .map(|n| Volume {
+                name: n.clone(),
+                mountpoint: self.path(n),
+                ..Default::default()
+            })
+            .collect())
+    }
+}
