@@ -48,6 +48,10 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
+/// How long a client may take over the TLS handshake. dockerd's own dial
+/// timeout is 32 s, but a real handshake on a local network takes milliseconds.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a server behaves. The free functions ([`serve`], [`serve_unix`], …) use
 /// the defaults; call the same-named methods on a customised config otherwise:
 ///
@@ -141,10 +145,16 @@ impl ServeConfig {
             tokio::spawn(async move {
                 // The handshake (TLS) runs here, not in the accept loop, so one
                 // slow client cannot hold up everybody else's connections.
-                let io = match handshake.await {
-                    Ok(io) => io,
-                    Err(e) => {
+                // Bounded, because a connection still handshaking counts as
+                // open and would hold up graceful shutdown.
+                let io = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(io)) => io,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "connection handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("connection handshake timed out");
                         return;
                     }
                 };

@@ -8,6 +8,7 @@ use drydock_sdk::wire::plugin::{JsonSpec, SpecTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, pki_types};
@@ -236,4 +237,26 @@ async fn a_plain_http_client_on_the_tls_port_does_not_disturb_the_server() {
     assert!(!answer.starts_with(b"HTTP/1.1 200"));
     assert_eq!(activate(&pki.connector(None), port).await, Some(200));
     server.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_handshakes_does_not_hold_up_shutdown() {
+    let pki = Pki::new();
+    let (server, spec) = start(pki.settings(), &pki.path("etc-plugins")).await;
+    let _silent = TcpStream::connect(("127.0.0.1", port_of(&spec)))
+        .await
+        .unwrap();
+    // Let the server accept it; the handshake then waits for a ClientHello.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let started = tokio::time::Instant::now();
+    server.stop().await;
+    // Paused time: shutdown waits for the handshaking connection, but only
+    // until the handshake timeout (10 s), not the 30 s shutdown timeout.
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_secs(5) && waited <= Duration::from_secs(10),
+        "{waited:?}"
+    );
 }
