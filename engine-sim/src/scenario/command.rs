@@ -98,7 +98,13 @@ const CONTAINER_SUBCOMMANDS: &str = "create, run, start, stop, kill, restart, wa
 
 /// Parses the words of a `docker` line (`words[0]` is `docker`).
 pub(crate) fn parse_command(words: &[Word]) -> Result<DockerCommand> {
-    let docker = &words[0];
+    let Some(docker) = words.first() else {
+        // The caller only hands over lines starting with `docker`.
+        return Err(Diag::new(
+            Pos { line: 1, column: 1 },
+            "expected a `docker` command",
+        ));
+    };
     let Some(sub) = words.get(1) else {
         return Err(Diag::new(
             docker.pos,

@@ -96,8 +96,11 @@ pub(crate) fn parse_directive(text: &str, start: Pos) -> Result<Parsed> {
         }
     };
     let (all, _) = words(&mut Cursor::new(text, start), WordMode::Comment)?;
-    // `all[0]` is the name itself (it has no quotes, so it reads the same).
-    parser(&all[0], &all[1..])
+    // The first word is the name itself (it has no quotes, so it reads the same).
+    match all.split_first() {
+        Some((name, args)) => parser(name, args),
+        None => Err(Diag::new(name_pos, "empty `#@` directive")),
+    }
 }
 
 /// Plugin names become socket and spec file names, so keep them to

@@ -235,6 +235,13 @@ fn volume_commands() {
         }),
     );
     check_cmd(
+        "docker volume rm -- -odd",
+        DockerCommand::Volume(VolumeCommand::Rm {
+            force: false,
+            names: strings(&["-odd"]),
+        }),
+    );
+    check_cmd(
         "docker volume prune --force --filter label=x=y",
         DockerCommand::Volume(VolumeCommand::Prune {
             filters: vec![kv("label", "x=y")],
