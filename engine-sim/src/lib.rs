@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod compare;
 pub mod discovery;
 pub mod engine;
 pub mod registry;

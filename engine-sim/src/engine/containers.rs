@@ -191,6 +191,22 @@ impl Engine {
         let id = self.random_id();
         let name = match &spec.name {
             Some(n) => {
+                // daemon/names.go: `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$` (two characters at least).
+                let bare = n.strip_prefix('/').unwrap_or(n);
+                let valid = bare.len() >= 2
+                    && bare
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric())
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                if !valid {
+                    return Err(EngineError::new(
+                        400,
+                        format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+                    ));
+                }
                 let taken = self
                     .containers
                     .by_id
@@ -414,7 +430,13 @@ impl Engine {
 
     /// `docker kill` of a container that is not running is an error.
     pub async fn container_kill(&self, name_or_id: &str) -> Result<(), EngineError> {
-        let id = self.resolve(name_or_id)?;
+        // dockerd words every kill failure "Cannot kill container: NAME: …".
+        let id = self.resolve(name_or_id).map_err(|e| {
+            EngineError::new(
+                e.status,
+                format!("Cannot kill container: {name_or_id}: {}", e.message),
+            )
+        })?;
         if self.with_container(&id, |c| c.state) != Some(ContainerState::Running) {
             return Err(EngineError::new(
                 409,

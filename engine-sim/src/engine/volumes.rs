@@ -356,6 +356,11 @@ impl LocalDriver {
         opts: Option<&BTreeMap<String, String>>,
     ) -> Result<VolumeInfo, DriverError> {
         // The local driver validates names (volume/local/local_unix.go).
+        if name.len() < 2 {
+            return Err(DriverError::plain(
+                "volume name is too short, names should be at least two alphanumeric characters",
+            ));
+        }
         let valid = name.len() >= 2
             && name
                 .chars()

@@ -1,0 +1,5 @@
+//! drydock's integration tests (one binary, modules inside).
+
+mod it {
+    mod golden;
+}
