@@ -206,10 +206,13 @@ pub enum VolumeCommand {
         /// At least one name.
         names: Vec<String>,
     },
-    /// `docker volume prune -f [--filter K=V]…`. The parser insists on `-f`:
-    /// without it the CLI asks for confirmation and a replay would hang or
-    /// answer "no".
+    /// `docker volume prune -f [-a] [--filter K=V]…`. The parser insists on
+    /// `-f`: without it the CLI asks for confirmation and a replay would hang
+    /// or answer "no".
     Prune {
+        /// `-a/--all`: also named volumes (a newer CLI sends it as the
+        /// `all=true` filter, which dockerd 20.10 does not know).
+        all: bool,
         /// `--filter`, in order.
         filters: Vec<KeyValue>,
     },
@@ -302,10 +305,32 @@ pub struct ContainerSpec {
     pub ip: Option<String>,
     /// `--rm`: remove the container (and its anonymous volumes) when it exits.
     pub rm: bool,
+    /// `--restart`: what the daemon does when the container exits or the
+    /// daemon restarts; `None` when not given (dockerd's default, `no`).
+    pub restart: Option<RestartPolicy>,
+    /// `-w/--workdir`: the working directory, which a volume may be mounted
+    /// over (dockerd creates it inside the mounted volume at start).
+    pub workdir: Option<String>,
     /// The image reference (never pulled: the simulated engine has every image).
     pub image: String,
     /// COMMAND and ARGS after the image (recorded; containers run no process).
     pub command: Vec<String>,
+}
+
+/// `--restart POLICY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// `no`: never restart.
+    No,
+    /// `always`: restart whenever it stops, and when the daemon starts.
+    Always,
+    /// `unless-stopped`: like `always`, except after a `docker stop`.
+    UnlessStopped,
+    /// `on-failure[:N]`: restart after a non-zero exit, at most N times.
+    OnFailure {
+        /// The `:N` limit, if given.
+        max_retries: Option<u32>,
+    },
 }
 
 /// One `-v` flag of `docker create`/`run`.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::ast::{
     ContainerSpec, CpCommand, CpDirection, DockerCommand, KeyValue, NetworkCommand, NetworkCreate,
-    VolumeCommand, VolumeMount, VolumeSource, VolumesFrom,
+    RestartPolicy, VolumeCommand, VolumeMount, VolumeSource, VolumesFrom,
 };
 use super::source::{Diag, Pos, Result, Word};
 
@@ -63,6 +63,8 @@ const CONTAINER_FLAGS: &[Flag] = &[
     },
     long_valued("ip"),
     long_bool("rm"),
+    long_valued("restart"),
+    valued('w', "workdir"),
 ];
 const RUN_EXTRA: &[Flag] = &[boolean('d', "detach")];
 const STOP_FLAGS: &[Flag] = &[valued('t', "time")];
@@ -76,7 +78,11 @@ const VOLUME_CREATE_FLAGS: &[Flag] = &[
     long_valued("label"),
 ];
 const FORCE_FLAGS: &[Flag] = &[boolean('f', "force")];
-const PRUNE_FLAGS: &[Flag] = &[boolean('f', "force"), long_valued("filter")];
+const PRUNE_FLAGS: &[Flag] = &[
+    boolean('a', "all"),
+    boolean('f', "force"),
+    long_valued("filter"),
+];
 const NETWORK_CREATE_FLAGS: &[Flag] = &[
     valued('d', "driver"),
     long_valued("ipam-driver"),
@@ -252,8 +258,22 @@ fn container_spec(cmd: &Cmd, p: &Parsed<'_>) -> Result<ContainerSpec> {
         .values("volumes-from")
         .map(|(text, pos)| volumes_from(text, pos))
         .collect::<Result<Vec<_>>>()?;
+    let restart = match p.last("restart") {
+        None => None,
+        Some((text, pos)) => Some(restart_policy(text, pos)?),
+    };
+    if p.bool("rm") && restart.is_some_and(|r| r != RestartPolicy::No) {
+        // The docker CLI refuses this pair before talking to the daemon.
+        let (_, pos) = p.last("restart").unwrap_or(("", cmd.at));
+        return Err(Diag::new(
+            pos,
+            "conflicting options: --restart and --rm (docker refuses a restart policy on a container it removes)",
+        ));
+    }
     Ok(ContainerSpec {
         name: p.last_text("name"),
+        restart,
+        workdir: p.last_text("workdir"),
         volumes,
         volume_driver: p.last_text("volume-driver"),
         volumes_from,
@@ -262,6 +282,29 @@ fn container_spec(cmd: &Cmd, p: &Parsed<'_>) -> Result<ContainerSpec> {
         rm: p.bool("rm"),
         image: image.text.clone(),
         command: args.iter().map(|w| w.text.clone()).collect(),
+    })
+}
+
+/// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+fn restart_policy(text: &str, pos: Pos) -> Result<RestartPolicy> {
+    let policy = match text.split_once(':') {
+        None => match text {
+            "no" => Some(RestartPolicy::No),
+            "always" => Some(RestartPolicy::Always),
+            "unless-stopped" => Some(RestartPolicy::UnlessStopped),
+            "on-failure" => Some(RestartPolicy::OnFailure { max_retries: None }),
+            _ => None,
+        },
+        Some(("on-failure", n)) => n.parse::<u32>().ok().map(|n| RestartPolicy::OnFailure {
+            max_retries: Some(n),
+        }),
+        Some(_) => None,
+    };
+    policy.ok_or_else(|| {
+        Diag::new(
+            pos,
+            format!("invalid --restart `{text}` (supported: no, always, unless-stopped, on-failure[:N])"),
+        )
     })
 }
 
@@ -434,6 +477,7 @@ fn parse_volume(group: &Word, rest: &[Word]) -> Result<DockerCommand> {
                 ));
             }
             VolumeCommand::Prune {
+                all: p.bool("all"),
                 filters: filters(&p, "filter")?,
             }
         }

@@ -244,7 +244,15 @@ fn volume_commands() {
     check_cmd(
         "docker volume prune --force --filter label=x=y",
         DockerCommand::Volume(VolumeCommand::Prune {
+            all: false,
             filters: vec![kv("label", "x=y")],
+        }),
+    );
+    check_cmd(
+        "docker volume prune -af",
+        DockerCommand::Volume(VolumeCommand::Prune {
+            all: true,
+            filters: vec![],
         }),
     );
 }
@@ -305,6 +313,8 @@ fn container_commands() {
                 network: Some("n1".into()),
                 ip: Some("10.0.0.7".into()),
                 rm: false,
+                restart: None,
+                workdir: None,
                 image: "img".into(),
                 command: strings(&["-d", "--rm"]),
             },
@@ -319,6 +329,45 @@ fn container_commands() {
             ..ContainerSpec::default()
         }),
     );
+    check_cmd(
+        "docker run -d --name c --restart always -w /d -v v:/d img sleep 30",
+        DockerCommand::Run {
+            spec: ContainerSpec {
+                name: Some("c".into()),
+                volumes: vec![VolumeMount {
+                    source: VolumeSource::Named("v".into()),
+                    target: "/d".into(),
+                    read_only: false,
+                }],
+                restart: Some(RestartPolicy::Always),
+                workdir: Some("/d".into()),
+                image: "img".into(),
+                command: strings(&["sleep", "30"]),
+                ..ContainerSpec::default()
+            },
+            detach: true,
+        },
+    );
+    for (flag, policy) in [
+        ("no", RestartPolicy::No),
+        ("unless-stopped", RestartPolicy::UnlessStopped),
+        ("on-failure", RestartPolicy::OnFailure { max_retries: None }),
+        (
+            "on-failure:3",
+            RestartPolicy::OnFailure {
+                max_retries: Some(3),
+            },
+        ),
+    ] {
+        check_cmd(
+            &format!("docker create --restart={flag} img"),
+            DockerCommand::Create(ContainerSpec {
+                restart: Some(policy),
+                image: "img".into(),
+                ..ContainerSpec::default()
+            }),
+        );
+    }
     check_cmd(
         "docker container create --name c1 img",
         DockerCommand::Create(ContainerSpec {
@@ -518,7 +567,7 @@ fn action_keeps_text_argv_and_index() {
 #[test]
 fn command_errors_name_line_column_and_what_is_supported() {
     let cases = [
-        ("docker run --privileged img", "t.scenario:1:12: unknown flag `--privileged` for `docker run` (supported: --name, -v/--volume, --volume-driver, --volumes-from, --network, --ip, --rm, -d/--detach)"),
+        ("docker run --privileged img", "t.scenario:1:12: unknown flag `--privileged` for `docker run` (supported: --name, -v/--volume, --volume-driver, --volumes-from, --network, --ip, --rm, --restart, -w/--workdir, -d/--detach)"),
         ("\n  docker ps -ax", "t.scenario:2:15: unknown flag `-x` in `-ax` for `docker ps` (supported: -a/--all, -q/--quiet)"),
         ("docker start -a c1", "t.scenario:1:14: unknown flag `-a` for `docker start` (it takes no flags)"),
         ("docker run --name", "t.scenario:1:12: flag --name of `docker run` needs a value"),
@@ -533,7 +582,7 @@ fn command_errors_name_line_column_and_what_is_supported() {
         ("docker container top c", "t.scenario:1:18: unknown command `docker container top` (supported: create, run, start, stop, kill, restart, wait, rm, cp, ls, ps)"),
         ("docker run", "t.scenario:1:8: `docker run` needs an IMAGE (and optionally a COMMAND)"),
         ("docker run -d", "t.scenario:1:8: `docker run` needs an IMAGE (and optionally a COMMAND)"),
-        ("docker create -d img", "t.scenario:1:15: unknown flag `-d` for `docker create` (supported: --name, -v/--volume, --volume-driver, --volumes-from, --network, --ip, --rm)"),
+        ("docker create -d img", "t.scenario:1:15: unknown flag `-d` for `docker create` (supported: --name, -v/--volume, --volume-driver, --volumes-from, --network, --ip, --rm, --restart, -w/--workdir)"),
         ("docker start", "t.scenario:1:8: `docker start` needs at least one CONTAINER"),
         ("docker volume rm", "t.scenario:1:15: `docker volume rm` needs at least one VOLUME"),
         ("docker volume create a b", "t.scenario:1:24: `docker volume create` takes at most one NAME, got another: `b`"),
@@ -544,6 +593,9 @@ fn command_errors_name_line_column_and_what_is_supported() {
         ("docker volume ls -f=driver", "t.scenario:1:21: invalid --filter `driver`: expected KEY=VALUE"),
         ("docker volume prune", "t.scenario:1:15: `docker volume prune` asks for confirmation; add -f/--force so the scenario replays unattended"),
         ("docker stop -t soon c", "t.scenario:1:16: invalid value `soon` for -t/--time: expected a whole number of seconds"),
+        ("docker run --restart sometimes img", "t.scenario:1:22: invalid --restart `sometimes` (supported: no, always, unless-stopped, on-failure[:N])"),
+        ("docker run --restart on-failure:x img", "t.scenario:1:22: invalid --restart `on-failure:x` (supported: no, always, unless-stopped, on-failure[:N])"),
+        ("docker run --rm --restart=always img", "t.scenario:1:27: conflicting options: --restart and --rm (docker refuses a restart policy on a container it removes)"),
         ("docker run -v v1 img", "t.scenario:1:15: invalid -v/--volume `v1`: the container path must be absolute (expected NAME:/PATH[:ro|:rw] or /PATH)"),
         ("docker run -v v1:/a:z img", "t.scenario:1:15: invalid -v/--volume `v1:/a:z`: unsupported mode `z` (expected NAME:/PATH[:ro|:rw] or /PATH)"),
         ("docker run -v /host:/a img", "t.scenario:1:15: invalid -v/--volume `/host:/a`: bind mounts are not supported; the engine simulates volumes only (expected NAME:/PATH[:ro|:rw] or /PATH)"),
