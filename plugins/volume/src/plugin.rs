@@ -1,8 +1,8 @@
 //! [`VolumePlugin`]: the [`VolumeDriver`] implementation, and how the RPC
 //! handlers talk to the state writer.
 
-use crate::config::Config;
-use crate::crash::KillSwitch;
+use crate::config::{Config, Durability};
+use crate::crash::{KillSwitch, Killed};
 use crate::dirs;
 use crate::error::Error;
 use crate::name::{MountId, VolumeName};
@@ -15,7 +15,7 @@ use drydock_sdk::{Plugin, PluginError, VolumeDriver};
 use serde_json::{Map, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, PoisonError, RwLock};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -35,18 +35,32 @@ struct Inner {
     root_text: String,
     /// Durable state, for the read-only RPCs. Written only by the writer.
     view: Arc<RwLock<State>>,
-    /// The writer's queue. An `Option` only so `Drop` can close it first.
-    jobs: Option<mpsc::Sender<Job>>,
-    /// The writer thread, joined on drop so a reopen of the same state
-    /// directory never overlaps with a still-running writer.
-    writer: Option<JoinHandle<()>>,
+    /// How state changes reach the writer.
+    writer: Dispatch,
+}
+
+/// The two ways to reach the [`Writer`] (see `writer.rs` for why).
+enum Dispatch {
+    /// `Durability::Fsync`: a thread batches concurrent calls under one fsync.
+    Thread {
+        /// The writer's queue. An `Option` only so `Drop` can close it first.
+        jobs: Option<mpsc::Sender<Job>>,
+        /// Joined on drop, so a reopen of the same state directory never
+        /// overlaps with a still-running writer.
+        thread: Option<JoinHandle<()>>,
+    },
+    /// `Durability::Buffered`: callers run the writer themselves, one at a
+    /// time. `None` once a crash was injected.
+    Inline(Mutex<Option<Writer>>),
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        if let Dispatch::Thread { jobs, thread } = &mut self.writer {
+            jobs.take();
+            if let Some(thread) = thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -96,18 +110,32 @@ impl VolumePlugin {
             poisoned: None,
             deleters: Vec::new(),
         };
-        let (jobs, queue) = mpsc::channel();
-        let writer = std::thread::Builder::new()
-            .name("drydock-volume-writer".into())
-            .spawn(move || writer.run(queue))
-            .map_err(Error::io("start writer thread for", &config.state_dir))?;
+        let writer = match config.durability {
+            Durability::Fsync => {
+                let (jobs, queue) = mpsc::channel();
+                let thread = std::thread::Builder::new()
+                    .name("drydock-volume-writer".into())
+                    .spawn(move || writer.run(queue))
+                    .map_err(Error::io("start writer thread for", &config.state_dir))?;
+                Dispatch::Thread {
+                    jobs: Some(jobs),
+                    thread: Some(thread),
+                }
+            }
+            Durability::Buffered => {
+                let mut writer = Some(writer);
+                if let Some(Err(Killed)) = writer.as_mut().map(Writer::maybe_compact) {
+                    writer = None;
+                }
+                Dispatch::Inline(Mutex::new(writer))
+            }
+        };
         Ok(VolumePlugin {
             inner: Arc::new(Inner {
                 root,
                 root_text,
                 view,
-                jobs: Some(jobs),
-                writer: Some(writer),
+                writer,
             }),
         })
     }
@@ -129,11 +157,29 @@ impl VolumePlugin {
 
     /// Hands `command` to the writer and waits until it is durable (or refused).
     async fn submit(&self, command: Command) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        let jobs = self.inner.jobs.as_ref().ok_or(Error::Stopped)?;
-        jobs.send(Job { command, reply })
-            .map_err(|_| Error::Stopped)?;
-        answer.await.map_err(|_| Error::Stopped)?
+        match &self.inner.writer {
+            Dispatch::Thread { jobs, .. } => {
+                let (reply, answer) = oneshot::channel();
+                let jobs = jobs.as_ref().ok_or(Error::Stopped)?;
+                jobs.send(Job { command, reply })
+                    .map_err(|_| Error::Stopped)?;
+                answer.await.map_err(|_| Error::Stopped)?
+            }
+            Dispatch::Inline(writer) => {
+                let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let writer = guard.as_mut().ok_or(Error::Stopped)?;
+                let Ok(mut answers) = writer.execute(vec![command]) else {
+                    // Killed before answering, like `kill -9`: no answer.
+                    *guard = None;
+                    return Err(Error::Stopped);
+                };
+                if writer.maybe_compact().is_err() {
+                    // Killed after this call was done: later calls find it dead.
+                    *guard = None;
+                }
+                answers.pop().expect("one answer per command")
+            }
+        }
     }
 
     /// Runs `f` on the durable state. The lock is held only for `f`.

@@ -1,6 +1,7 @@
-//! The state writer: one thread that owns the journal and applies every change.
+//! The state writer: the one place that changes state and writes the journal.
 //!
-//! Why a thread, and not an async mutex around the state:
+//! With [`crate::Durability::Fsync`] the writer is a thread of its own. Why a
+//! thread, and not an async mutex around the state:
 //! * **Group commit.** An `fdatasync` costs ~0.1–0.5 ms on ordinary disks. Calls
 //!   queue on a channel while the writer syncs; it then takes *all* queued
 //!   calls as one batch, writes their records with one `write` and one
@@ -12,6 +13,11 @@
 //!   same changes to the copy that `Get`/`List` read (a `std` `RwLock` held for
 //!   microseconds, never across an `.await`). A `Get` therefore never reports a
 //!   Mount that a crash could still take back.
+//!
+//! With [`crate::Durability::Buffered`] there is no fsync to share, and handing
+//! each call to a thread and back would cost more than the write itself, so
+//! callers run the same [`Writer::execute`] inline, one at a time under a
+//! `std` mutex (never held across an `.await`).
 //!
 //! After a failed write or fsync the writer *poisons* itself: the kernel may
 //! have dropped the unsynced pages, so neither memory nor disk is known to be
@@ -34,6 +40,16 @@ use tokio::sync::oneshot;
 
 /// The most calls answered by one fsync. Bounds a batch's latency.
 const MAX_BATCH: usize = 256;
+
+impl Drop for Writer {
+    /// Waits for removed volumes to be deleted, so the trash is empty when
+    /// the plugin is gone (tests and tidy shutdowns rely on it).
+    fn drop(&mut self) {
+        for deleter in self.deleters.drain(..) {
+            let _ = deleter.join();
+        }
+    }
+}
 
 /// A state-changing request from an RPC handler.
 #[derive(Debug)]
@@ -79,13 +95,13 @@ pub(crate) struct Writer {
     /// Set after a failed write; every later command is refused with it.
     pub poisoned: Option<String>,
     /// Threads deleting removed volumes, so a big `rm` does not hold up the
-    /// batches behind it. Joined before the writer exits.
+    /// batches behind it. Joined when the writer is dropped.
     pub deleters: Vec<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Serves jobs until every sender is gone (the plugin was dropped) or a
-    /// crash is injected.
+    /// The thread's main loop, for [`crate::Durability::Fsync`]: serves jobs
+    /// until every sender is gone (the plugin was dropped) or a crash is injected.
     pub fn run(mut self, jobs: Receiver<Job>) {
         // A long journal left by the previous run is folded in before serving.
         if self.maybe_compact().is_err() {
@@ -99,27 +115,38 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            if self.run_batch(batch).is_err() {
+            let (commands, replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|j| (j.command, j.reply)).unzip();
+            let Ok(answers) = self.execute(commands) else {
                 return; // killed: like `kill -9`, no further I/O, no answers
+            };
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that gave up (connection closed) no longer listens;
+                // its change is durable all the same.
+                let _ = reply.send(answer);
             }
-        }
-        for deleter in self.deleters {
-            let _ = deleter.join();
+            if self.maybe_compact().is_err() {
+                return;
+            }
         }
     }
 
-    fn run_batch(&mut self, batch: Vec<Job>) -> Result<(), Killed> {
+    /// Runs one batch of commands: plans each on the working state, journals
+    /// the resulting changes with one write (and one sync), publishes them to
+    /// readers, and returns every command's answer — or `Killed` if a crash was
+    /// injected on the way, in which case nothing may be answered.
+    pub fn execute(&mut self, commands: Vec<Command>) -> Result<Vec<Result<(), Error>>, Killed> {
         if let Some(reason) = &self.poisoned {
-            for job in batch {
-                let _ = job.reply.send(Err(Error::Poisoned(reason.clone())));
-            }
-            return Ok(());
+            return Ok(commands
+                .iter()
+                .map(|_| Err(Error::Poisoned(reason.clone())))
+                .collect());
         }
-        let mut changes = Vec::with_capacity(batch.len());
-        let mut answers = Vec::with_capacity(batch.len());
+        let mut changes = Vec::with_capacity(commands.len());
+        let mut answers = Vec::with_capacity(commands.len());
         let mut trashed = Vec::new();
-        for job in batch {
-            let answer = match self.plan(job.command, &mut trashed)? {
+        for command in commands {
+            let answer = match self.plan(command, &mut trashed)? {
                 Ok(Some(change)) => {
                     self.state
                         .apply(&change)
@@ -130,7 +157,7 @@ impl Writer {
                 Ok(None) => Ok(()),
                 Err(refused) => Err(refused),
             };
-            answers.push((job.reply, answer));
+            answers.push(answer);
         }
 
         if !changes.is_empty() {
@@ -141,10 +168,10 @@ impl Writer {
                     let reason = e.to_string();
                     tracing::error!(error = %reason, "state write failed; refusing further changes until restart");
                     self.poisoned = Some(reason.clone());
-                    for (reply, _) in answers {
-                        let _ = reply.send(Err(Error::Poisoned(reason.clone())));
-                    }
-                    return Ok(());
+                    return Ok(answers
+                        .iter()
+                        .map(|_| Err(Error::Poisoned(reason.clone())))
+                        .collect());
                 }
             }
             let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
@@ -153,23 +180,19 @@ impl Writer {
                     .expect("the view trails the writer's state");
             }
         }
-        for (reply, answer) in answers {
-            // A caller that gave up (connection closed) no longer listens; its
-            // change is durable all the same.
-            let _ = reply.send(answer);
-        }
 
         self.deleters.retain(|d| !d.is_finished());
         for path in trashed {
             self.deleters
                 .push(std::thread::spawn(move || dirs::delete(&path)));
         }
-        self.maybe_compact()
+        Ok(answers)
     }
 
-    /// Folds the journal into a snapshot once it is long enough. Runs after
-    /// a batch is answered, so no caller waits for it (except the next batch).
-    fn maybe_compact(&mut self) -> Result<(), Killed> {
+    /// Folds the journal into a snapshot once it is long enough. The thread
+    /// runs it after a batch is answered, so no caller waits for it (except
+    /// the next batch).
+    pub fn maybe_compact(&mut self) -> Result<(), Killed> {
         if self.poisoned.is_some() || !self.store.wants_compaction() {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! Many connections at once: distinct and shared mount IDs, concurrent creates.
 
 use crate::util::{hex_id, Harness};
+use drydock_volume::Durability;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::Barrier;
@@ -9,8 +10,17 @@ const TASKS: usize = 32;
 const VOLUMES: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_mounts_and_unmounts_keep_counts_exact() {
-    let h = Arc::new(Harness::new());
+async fn concurrent_mounts_and_unmounts_keep_counts_exact_fsync() {
+    concurrent_lifecycles(Durability::Fsync).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_mounts_and_unmounts_keep_counts_exact_buffered() {
+    concurrent_lifecycles(Durability::Buffered).await;
+}
+
+async fn concurrent_lifecycles(durability: Durability) {
+    let h = Arc::new(Harness::with(|c| c.durability = durability));
     let barrier = Arc::new(Barrier::new(TASKS + 1));
     let vol = |t: usize| format!("v{}", t % VOLUMES);
     // Every fourth task shares one ID per volume, as `docker cp` shares a
