@@ -2,10 +2,12 @@
 //! dockerd traces in `tests/golden/` (see its README), so a scenario replaying
 //! a recording sees the same answers and must cause the same calls.
 //!
-//! Scenario kind `golden-volume` (`#@ plugin gvol golden-volume`).
+//! Scenario kinds `golden-volume` (`#@ plugin gvol golden-volume`) and
+//! `golden-authz` (`#@ plugin gauthz golden-authz deny_req=/volumes/create`).
 
+use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::wire::volume::{CreateRequest, MountRequest, NameRequest, Volume};
-use drydock_sdk::{PluginError, VolumeDriver};
+use drydock_sdk::{AuthzPlugin, PluginError, VolumeDriver};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -116,5 +118,67 @@ impl VolumeDriver for GoldenVolume {
                 ..Default::default()
             })
             .collect())
+    }
+}
+
+/// The recording authz plugin (scenario kind `golden-authz`): allows everything
+/// except requests whose `RequestUri` contains a configured substring. Settings
+/// (each may repeat), checked in this order per phase:
+/// * `err_req=S` / `err_res=S` — HTTP 500 `{"Err": "recplug error at AuthZReq: URI"}`;
+/// * `errok_req=S` / `errok_res=S` — 200 `{"Allow": false, "Err": "recplug in-band error at …"}`;
+/// * `deny_req=S` / `deny_res=S` — 200 `{"Allow": false, "Msg": "denied by recplug: URI"}`.
+#[derive(Debug, Default)]
+pub struct GoldenAuthz {
+    rules: Vec<(String, String)>,
+}
+
+/// The settings `golden-authz` accepts.
+pub const GOLDEN_AUTHZ_SETTINGS: &[&str] = &[
+    "deny_req",
+    "deny_res",
+    "err_req",
+    "err_res",
+    "errok_req",
+    "errok_res",
+];
+
+impl GoldenAuthz {
+    /// A plugin with `(setting, substring)` rules.
+    pub fn new(rules: Vec<(String, String)>) -> Self {
+        GoldenAuthz { rules }
+    }
+
+    fn answer(&self, phase: &str, method: &str, uri: &str) -> Result<AuthzResponse, PluginError> {
+        let hit = |kind: &str| {
+            self.rules
+                .iter()
+                .any(|(k, s)| *k == format!("{kind}_{phase}") && uri.contains(s.as_str()))
+        };
+        if hit("err") {
+            return Err(PluginError::new(format!(
+                "recplug error at {method}: {uri}"
+            )));
+        }
+        if hit("errok") {
+            return Ok(AuthzResponse {
+                allow: false,
+                msg: String::new(),
+                err: format!("recplug in-band error at {method}: {uri}"),
+            });
+        }
+        if hit("deny") {
+            return Ok(AuthzResponse::deny(format!("denied by recplug: {uri}")));
+        }
+        Ok(AuthzResponse::allow())
+    }
+}
+
+impl AuthzPlugin for GoldenAuthz {
+    async fn authz_req(&self, req: AuthzRequest) -> Result<AuthzResponse, PluginError> {
+        self.answer("req", "AuthZReq", &req.request_uri)
+    }
+
+    async fn authz_res(&self, req: AuthzRequest) -> Result<AuthzResponse, PluginError> {
+        self.answer("res", "AuthZRes", &req.request_uri)
     }
 }

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 pub enum PluginCommand {
     /// The reference volume plugin: volumes are directories under --root.
     Volume(VolumeArgs),
+    /// The reference authorization plugin: judges API requests by a policy file
+    /// (see docs/authz.md); SIGHUP reloads it.
+    Authz(AuthzArgs),
 }
 
 /// Where a plugin listens (shared by every reference plugin).
@@ -46,6 +49,19 @@ pub struct VolumeArgs {
     root: Option<PathBuf>,
 }
 
+/// Options of `drydock plugin authz`.
+#[derive(Debug, Args)]
+pub struct AuthzArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// The policy file (rules, first match wins, default deny).
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Append one JSON line per decision to FILE.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+}
+
 /// Runs a reference plugin until SIGTERM or SIGINT.
 pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -64,7 +80,33 @@ pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
                 .plugin();
             serve(plugin, &args.listen).await
         }
+        PluginCommand::Authz(args) => {
+            // An invalid policy is refused here, with its line and problem.
+            let mut authz = drydock_authz::PolicyPlugin::load(&args.policy)?;
+            if let Some(audit) = &args.audit {
+                authz = authz
+                    .with_audit(audit)
+                    .with_context(|| format!("cannot open audit log {}", audit.display()))?;
+            }
+            reload_on_sighup(authz.clone())?;
+            serve(Plugin::new().authz(authz), &args.listen).await
+        }
     }
+}
+
+/// SIGHUP re-reads the policy; an invalid new file keeps the old policy.
+fn reload_on_sighup(authz: drydock_authz::PolicyPlugin) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match authz.reload() {
+                Ok(()) => eprintln!("drydock plugin authz: policy reloaded"),
+                Err(e) => eprintln!("drydock plugin authz: {e}; keeping the previous policy"),
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn serve(plugin: Plugin, listen: &ListenArgs) -> anyhow::Result<ExitCode> {

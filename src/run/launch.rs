@@ -75,6 +75,7 @@ pub struct Launcher {
     transport: TransportKind,
     dirs: Dirs,
     plugins: BTreeMap<String, (PluginDirective, Running)>,
+    base: Option<PathBuf>,
 }
 
 impl Launcher {
@@ -84,7 +85,29 @@ impl Launcher {
             transport,
             dirs,
             plugins: BTreeMap::new(),
+            base: None,
         }
+    }
+
+    /// Resolves relative file settings (`policy=`, `audit=`) against `dir`,
+    /// the scenario file's directory, so a scenario can name its policy
+    /// beside it.
+    pub fn base_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.base = dir;
+        self
+    }
+
+    fn resolve(&self, settings: &[KeyValue]) -> Vec<KeyValue> {
+        settings
+            .iter()
+            .map(|s| match (&self.base, s.key.as_str()) {
+                (Some(base), "policy" | "audit") if Path::new(&s.value).is_relative() => KeyValue {
+                    key: s.key.clone(),
+                    value: base.join(&s.value).display().to_string(),
+                },
+                _ => s.clone(),
+            })
+            .collect()
     }
 
     /// Starts the plugin of a `#@ plugin` directive and makes it discoverable.
@@ -113,7 +136,7 @@ impl Launcher {
         let socket = self.dirs.sockets.join(format!("{name}.sock"));
         match &d.launch {
             PluginLaunch::Builtin { kind, settings } => {
-                let plugin = builtin(name, kind, settings, &state_dir)?;
+                let plugin = builtin(name, kind, &self.resolve(settings), &state_dir)?;
                 match self.transport {
                     TransportKind::InProcess => {
                         let t = Arc::new(Swappable {
@@ -185,7 +208,12 @@ impl Launcher {
                 let PluginLaunch::Builtin { kind, settings } = &directive.launch else {
                     unreachable!("in-process plugins are built in");
                 };
-                let plugin = builtin(name, kind, settings, &self.dirs.state.join(name))?;
+                let plugin = builtin(
+                    name,
+                    kind,
+                    &self.resolve(settings),
+                    &self.dirs.state.join(name),
+                )?;
                 *t.inner.write().expect("transport lock") = InProcess::new(name, plugin);
                 self.plugins
                     .insert(name.to_owned(), (directive, Running::InProcess(t)));
@@ -236,7 +264,7 @@ async fn wait_for_socket(path: &Path, limit: Duration) -> anyhow::Result<()> {
 }
 
 /// The plugin kinds drydock knows by name.
-pub const BUILTIN_KINDS: &[&str] = &["volume", "golden-volume"];
+pub const BUILTIN_KINDS: &[&str] = &["volume", "authz", "golden-volume", "golden-authz"];
 
 /// Builds a built-in plugin of `kind` with its `settings`.
 pub fn builtin(
@@ -253,6 +281,8 @@ pub fn builtin(
     };
     let allowed: &[&str] = match kind {
         "volume" => &["root"],
+        "authz" => &["policy", "audit"],
+        "golden-authz" => crate::testplugins::GOLDEN_AUTHZ_SETTINGS,
         _ => &[],
     };
     if let Some(bad) = settings.iter().find(|s| !allowed.contains(&s.key.as_str())) {
@@ -277,6 +307,25 @@ pub fn builtin(
             Ok(plugin.plugin())
         }
         "golden-volume" => Ok(Plugin::new().volume(crate::testplugins::GoldenVolume::new(name))),
+        "authz" => {
+            let Some(policy) = get("policy") else {
+                bail!("plugin {name}: kind authz needs policy=FILE");
+            };
+            let mut plugin = drydock_authz::PolicyPlugin::load(&policy)
+                .with_context(|| format!("plugin {name}"))?;
+            if let Some(audit) = get("audit") {
+                plugin = plugin
+                    .with_audit(Path::new(&audit))
+                    .with_context(|| format!("plugin {name}: cannot open audit log {audit}"))?;
+            }
+            Ok(Plugin::new().authz(plugin))
+        }
+        "golden-authz" => Ok(Plugin::new().authz(crate::testplugins::GoldenAuthz::new(
+            settings
+                .iter()
+                .map(|s| (s.key.clone(), s.value.clone()))
+                .collect(),
+        ))),
         other => bail!(
             "plugin {name}: unknown kind {other:?} (supported: {}; or `exec -- CMD…`)",
             BUILTIN_KINDS.join(", ")
