@@ -1,7 +1,7 @@
 //! [`Config`]: where the plugin keeps its state and volumes, and how hard it
 //! tries to keep them.
 
-use crate::crash::KillAt;
+use crate::crash::Fault;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ pub struct Config {
     pub compact_after: usize,
     /// The source of `CreatedAt`. Injectable so tests can pin it.
     pub clock: Clock,
-    /// Test support: stop the plugin at a write point to simulate a crash
+    /// Test support: kill the plugin, or fail a write, at a write point
     /// (see [`crate::crash`]). `None` in production.
-    pub kill_at: Option<KillAt>,
+    pub fault: Option<Fault>,
 }
 
 impl Config {
@@ -42,7 +42,7 @@ impl Config {
             durability: Durability::default(),
             compact_after: 10_000,
             clock: Clock::system(),
-            kill_at: None,
+            fault: None,
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Crash injection: stop the plugin at a chosen write point, as `kill -9` would.
+//! Fault injection: stop the plugin at a chosen write point, as `kill -9`
+//! would, or make the write before it fail.
 //!
 //! Durability claims are only worth what their tests show. Every place where the
 //! plugin writes something that must survive (a journal record, a snapshot, a
-//! directory) is a [`WritePoint`]. Setting [`crate::Config::kill_at`] makes the
-//! state writer stop dead when it reaches that point for the n-th time: no more
-//! I/O, no replies (pending calls fail with [`crate::Error::Stopped`]). A test then
+//! directory) is a [`WritePoint`]. Setting [`crate::Config::fault`] to a
+//! [`Fault::kill`] makes the state writer stop dead when it reaches that point
+//! for the n-th time: no more I/O, no replies (pending calls fail with
+//! [`crate::Error::Stopped`]). A test then
 //! drops the plugin, reopens the same directories and checks that it finds the old
 //! or the new state — never a corrupt one — and every acknowledged operation.
 //!
@@ -12,6 +14,10 @@
 //! writes vanish too. The tests cover that by cutting the journal's unsynced tail
 //! at every byte after such a stop; the snapshot's rename is covered by design
 //! (see [`WritePoint`]).
+//!
+//! [`Fault::io_error`] instead makes the step before the point fail, to test
+//! what the plugin does with a failed `write` or `fsync` (it stops accepting
+//! changes until restarted: see `writer.rs`).
 
 /// A point in the write path where a crash can be injected, in the order the
 /// writer passes them. The doc of each says what a restart finds if the plugin
@@ -69,19 +75,55 @@ impl WritePoint {
     ];
 }
 
-/// Stop the plugin the `hit`-th time (1-based) its writer reaches `point`.
+/// A fault to inject: what happens the `hit`-th time (1-based) the writer
+/// reaches `point`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KillAt {
-    /// Where to stop.
+pub struct Fault {
+    /// Where.
     pub point: WritePoint,
-    /// Which arrival at `point` stops the plugin: 1 is the first.
+    /// Which arrival at `point`: 1 is the first.
     pub hit: u32,
+    /// What happens there.
+    pub effect: Effect,
 }
 
-/// The writer's crash-injection state: counts arrivals at the configured point.
+/// What an injected [`Fault`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The plugin stops dead, as if killed: no further I/O, no answers.
+    Kill,
+    /// The step just before the point reports an I/O error (after it did its
+    /// work, as a failed `write` or `fsync` may have). At journal points this
+    /// poisons the writer; at snapshot points the snapshot is abandoned and
+    /// retried later; at `JournalTruncated` it poisons; at the directory points
+    /// the one command fails (a trashed directory is moved back first).
+    IoError,
+}
+
+impl Fault {
+    /// Kill the plugin at the `hit`-th arrival at `point`.
+    pub fn kill(point: WritePoint, hit: u32) -> Fault {
+        Fault {
+            point,
+            hit,
+            effect: Effect::Kill,
+        }
+    }
+
+    /// Fail the step before `point` with an I/O error, at its `hit`-th arrival.
+    pub fn io_error(point: WritePoint, hit: u32) -> Fault {
+        Fault {
+            point,
+            hit,
+            effect: Effect::IoError,
+        }
+    }
+}
+
+/// The writer's fault-injection state: counts arrivals at the configured point.
 #[derive(Debug)]
-pub(crate) struct KillSwitch {
-    at: Option<KillAt>,
+pub(crate) struct Faults {
+    fault: Option<Fault>,
     hits: u32,
 }
 
@@ -89,23 +131,33 @@ pub(crate) struct KillSwitch {
 #[derive(Debug)]
 pub(crate) struct Killed;
 
-impl KillSwitch {
-    pub fn new(at: Option<KillAt>) -> Self {
-        KillSwitch { at, hits: 0 }
+/// What [`Faults::reached`] injected.
+#[derive(Debug)]
+pub(crate) enum Injected {
+    Killed,
+    Failed(std::io::Error),
+}
+
+impl Faults {
+    pub fn new(fault: Option<Fault>) -> Self {
+        Faults { fault, hits: 0 }
     }
 
     /// Called by the writer at each write point.
-    pub fn reached(&mut self, point: WritePoint) -> Result<(), Killed> {
-        match self.at {
-            Some(at) if at.point == point => {
-                self.hits += 1;
-                if self.hits == at.hit {
-                    tracing::warn!(?point, "kill_at: simulating a crash");
-                    return Err(Killed);
-                }
-                Ok(())
-            }
-            _ => Ok(()),
+    pub fn reached(&mut self, point: WritePoint) -> Result<(), Injected> {
+        let Some(fault) = self.fault.filter(|f| f.point == point) else {
+            return Ok(());
+        };
+        self.hits += 1;
+        if self.hits != fault.hit {
+            return Ok(());
         }
+        tracing::warn!(?point, effect = ?fault.effect, "injecting a fault");
+        Err(match fault.effect {
+            Effect::Kill => Injected::Killed,
+            Effect::IoError => Injected::Failed(std::io::Error::other(format!(
+                "injected fault at {point:?}"
+            ))),
+        })
     }
 }

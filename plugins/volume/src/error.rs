@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 /// An error from opening the plugin or from one RPC.
 ///
-/// Two families, answered differently (see [`From<Error> for PluginError`](#impl-From<Error>-for-PluginError)):
+/// Two families, answered differently by the `From<Error> for PluginError`
+/// conversion:
 /// * *refusals* — the request is wrong for the current state (unknown volume,
 ///   in use, bad name or option). They travel **in band** (HTTP 200,
 ///   `{"Err": "..."}`), exactly as the recording plugin in the golden traces did,
@@ -111,8 +112,8 @@ pub enum Error {
     /// restarted (which replays the files and trusts only what they hold).
     #[error("state writes are disabled after an earlier failure ({0}); restart the plugin")]
     Poisoned(String),
-    /// The state writer thread is gone (the plugin was killed by a [`crate::KillAt`]
-    /// test hook, or panicked).
+    /// The state writer is gone (the plugin was killed by a [`crate::Fault`]
+    /// test hook, or its thread panicked).
     #[error("the volume plugin's state writer has stopped")]
     Stopped,
 }

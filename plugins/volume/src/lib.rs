@@ -14,10 +14,11 @@
 //! ```
 //!
 //! # Layout
-//! * [`plugin`](VolumePlugin) (`plugin.rs`) — the RPC handlers: validate the
+//! * [`VolumePlugin`] (`plugin.rs`) — the RPC handlers: validate the
 //!   request, answer reads from the durable state, send changes to the writer.
-//! * `writer.rs` — the single state writer thread: plans each change, performs
-//!   its directory side effect, journals a batch with one fsync, publishes it.
+//! * `writer.rs` — the single state writer: plans each change, performs its
+//!   directory side effect, journals a batch with one fsync, publishes it.
+//!   A thread of its own with fsync (group commit), inline without.
 //! * `store.rs` — the files: snapshot + checksummed journal, replay at open,
 //!   compaction. Its module docs argue why a crash leaves the old or the new state.
 //! * `state.rs` — the in-memory state and the `Change`s that move it.
@@ -25,7 +26,7 @@
 //!   symlinks, remove through a trash directory.
 //! * [`name`] — [`VolumeName`] and [`MountId`], validated once at the boundary.
 //! * [`options`] — the supported `-o` options (`mode`, `size`).
-//! * [`crash`] — crash injection at each write point, for tests.
+//! * [`crash`] — fault injection (kill, I/O error) at each write point, for tests.
 //! * [`Error`] — every failure, and which ones dockerd sees in band.
 //!
 //! # Behaviour (what dockerd relies on; protocol.md §4)
@@ -51,7 +52,9 @@
 //! # Durability
 //! Create, Remove, Mount and Unmount are durable before they are answered
 //! ([`Durability::Fsync`], the default) — or written to the kernel without
-//! fsync ([`Durability::Buffered`]). Concurrent calls share one fsync.
+//! fsync ([`Durability::Buffered`]). Concurrent calls share one fsync. The
+//! crate's README has the design and measured costs; `store.rs` has the
+//! argument for crash safety, and the `crash` tests check it.
 #![warn(missing_docs)]
 
 mod config;
@@ -66,7 +69,7 @@ mod store;
 mod writer;
 
 pub use config::{Clock, Config, Durability};
-pub use crash::{KillAt, WritePoint};
+pub use crash::{Effect, Fault, WritePoint};
 pub use error::Error;
 pub use name::{MountId, VolumeName};
 pub use options::VolumeOptions;

@@ -2,7 +2,7 @@
 //! handlers talk to the state writer.
 
 use crate::config::{Config, Durability};
-use crate::crash::{KillSwitch, Killed};
+use crate::crash::{Faults, Killed};
 use crate::dirs;
 use crate::error::Error;
 use crate::name::{MountId, VolumeName};
@@ -106,7 +106,7 @@ impl VolumePlugin {
             view: Arc::clone(&view),
             root: root.clone(),
             clock: config.clock,
-            kill: KillSwitch::new(config.kill_at),
+            faults: Faults::new(config.fault),
             poisoned: None,
             deleters: Vec::new(),
         };

@@ -29,7 +29,7 @@
 //!   new one, never half of one.
 
 use crate::config::Durability;
-use crate::crash::{KillSwitch, Killed, WritePoint};
+use crate::crash::{Faults, Injected, WritePoint};
 use crate::error::Error;
 use crate::name::{MountId, VolumeName};
 use crate::options::{Mode, Size, VolumeOptions};
@@ -57,10 +57,22 @@ pub(crate) enum Stop {
     Failed(Error),
 }
 
-impl From<Killed> for Stop {
-    fn from(_: Killed) -> Stop {
-        Stop::Killed
-    }
+/// Passes write point `point`, turning an injected fault into a [`Stop`]:
+/// an injected I/O error is reported as a failure of `action` on `path`.
+fn reached(
+    faults: &mut Faults,
+    point: WritePoint,
+    action: &'static str,
+    path: &Path,
+) -> Result<(), Stop> {
+    faults.reached(point).map_err(|injected| match injected {
+        Injected::Killed => Stop::Killed,
+        Injected::Failed(source) => Stop::Failed(Error::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }),
+    })
 }
 
 /// The open journal and what the writer needs to append to it and compact it.
@@ -151,23 +163,24 @@ impl Store {
     }
 
     /// Appends `changes` as one write and syncs it (per [`Durability`]).
-    pub fn append(&mut self, changes: &[Change], kill: &mut KillSwitch) -> Result<(), Stop> {
+    pub fn append(&mut self, changes: &[Change], faults: &mut Faults) -> Result<(), Stop> {
         let mut buf = Vec::with_capacity(160 * changes.len());
         for change in changes {
             self.last_seq += 1;
             encode_record(&mut buf, self.last_seq, change);
         }
-        let path = || self.dir.join(JOURNAL);
+        let path = &self.dir.join(JOURNAL);
+        let (write, sync) = ("append to journal", "fdatasync journal");
         self.journal
             .write_all(&buf)
-            .map_err(|e| Stop::Failed(Error::io("append to journal", path())(e)))?;
-        kill.reached(WritePoint::JournalWritten)?;
+            .map_err(|e| Stop::Failed(Error::io(write, path)(e)))?;
+        reached(faults, WritePoint::JournalWritten, write, path)?;
         if self.durability.syncs() {
             self.journal
                 .sync_data()
-                .map_err(|e| Stop::Failed(Error::io("fdatasync journal", path())(e)))?;
+                .map_err(|e| Stop::Failed(Error::io(sync, path)(e)))?;
         }
-        kill.reached(WritePoint::JournalSynced)?;
+        reached(faults, WritePoint::JournalSynced, sync, path)?;
         self.journal_records += changes.len();
         Ok(())
     }
@@ -183,8 +196,8 @@ impl Store {
     /// Failures before the journal is touched leave a consistent old snapshot
     /// plus journal, so they are only logged and retried later; a failed
     /// truncation leaves the journal in an unknown state and stops the writer.
-    pub fn compact(&mut self, state: &State, kill: &mut KillSwitch) -> Result<(), Stop> {
-        match self.write_snapshot(state, kill) {
+    pub fn compact(&mut self, state: &State, faults: &mut Faults) -> Result<(), Stop> {
+        match self.write_snapshot(state, faults) {
             Ok(()) => {}
             Err(Stop::Failed(e)) => {
                 tracing::warn!(error = %e, "snapshot failed; keeping the journal and retrying later");
@@ -203,14 +216,19 @@ impl Store {
                     Ok(())
                 }
             })
-            .map_err(|e| Stop::Failed(Error::io("truncate journal", path)(e)))?;
-        kill.reached(WritePoint::JournalTruncated)?;
+            .map_err(|e| Stop::Failed(Error::io("truncate journal", &path)(e)))?;
+        reached(
+            faults,
+            WritePoint::JournalTruncated,
+            "truncate journal",
+            &path,
+        )?;
         self.journal_records = 0;
         self.compact_at = self.compact_after;
         Ok(())
     }
 
-    fn write_snapshot(&mut self, state: &State, kill: &mut KillSwitch) -> Result<(), Stop> {
+    fn write_snapshot(&mut self, state: &State, faults: &mut Faults) -> Result<(), Stop> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let failed = |action, path: &Path| {
             let path = path.to_owned();
@@ -219,18 +237,28 @@ impl Store {
         let mut file = File::create(&tmp).map_err(failed("create", &tmp))?;
         file.write_all(&encode_snapshot(state, self.last_seq))
             .map_err(failed("write", &tmp))?;
-        kill.reached(WritePoint::SnapshotWritten)?;
+        reached(faults, WritePoint::SnapshotWritten, "write", &tmp)?;
         if self.durability.syncs() {
             file.sync_all().map_err(failed("fsync", &tmp))?;
         }
-        kill.reached(WritePoint::SnapshotSynced)?;
+        reached(faults, WritePoint::SnapshotSynced, "fsync", &tmp)?;
         let snapshot = self.dir.join(SNAPSHOT);
         fs::rename(&tmp, &snapshot).map_err(failed("rename snapshot onto", &snapshot))?;
-        kill.reached(WritePoint::SnapshotRenamed)?;
+        reached(
+            faults,
+            WritePoint::SnapshotRenamed,
+            "rename snapshot onto",
+            &snapshot,
+        )?;
         if self.durability.syncs() {
             sync_dir(&self.dir).map_err(Stop::Failed)?;
         }
-        kill.reached(WritePoint::SnapshotDirSynced)?;
+        reached(
+            faults,
+            WritePoint::SnapshotDirSynced,
+            "fsync directory",
+            &self.dir,
+        )?;
         Ok(())
     }
 }

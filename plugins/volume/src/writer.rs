@@ -24,7 +24,7 @@
 //! right, and only a restart (a replay of what the files really hold) is.
 
 use crate::config::Clock;
-use crate::crash::{KillSwitch, Killed, WritePoint};
+use crate::crash::{Faults, Injected, Killed, WritePoint};
 use crate::dirs;
 use crate::error::Error;
 use crate::name::{MountId, VolumeName};
@@ -71,6 +71,10 @@ pub(crate) enum Command {
     },
 }
 
+/// What planning a command decided: a change to journal, nothing to do
+/// (an idempotent Create), or a refusal.
+type Planned = Result<Option<Change>, Error>;
+
 /// A command and where to send its answer.
 #[derive(Debug)]
 pub(crate) struct Job {
@@ -90,8 +94,8 @@ pub(crate) struct Writer {
     pub root: PathBuf,
     /// Source of `CreatedAt`.
     pub clock: Clock,
-    /// Crash injection for tests.
-    pub kill: KillSwitch,
+    /// Fault injection for tests.
+    pub faults: Faults,
     /// Set after a failed write; every later command is refused with it.
     pub poisoned: Option<String>,
     /// Threads deleting removed volumes, so a big `rm` does not hold up the
@@ -161,7 +165,7 @@ impl Writer {
         }
 
         if !changes.is_empty() {
-            match self.store.append(&changes, &mut self.kill) {
+            match self.store.append(&changes, &mut self.faults) {
                 Ok(()) => {}
                 Err(Stop::Killed) => return Err(Killed),
                 Err(Stop::Failed(e)) => {
@@ -196,7 +200,7 @@ impl Writer {
         if self.poisoned.is_some() || !self.store.wants_compaction() {
             return Ok(());
         }
-        match self.store.compact(&self.state, &mut self.kill) {
+        match self.store.compact(&self.state, &mut self.faults) {
             Ok(()) => Ok(()),
             Err(Stop::Killed) => Err(Killed),
             Err(Stop::Failed(e)) => {
@@ -207,17 +211,30 @@ impl Writer {
         }
     }
 
+    /// Passes a directory write point: a kill stops the writer; an injected
+    /// I/O error becomes the command's answer.
+    fn directory_step(
+        &mut self,
+        point: WritePoint,
+        name: &VolumeName,
+    ) -> Result<Result<(), Error>, Killed> {
+        match self.faults.reached(point) {
+            Ok(()) => Ok(Ok(())),
+            Err(Injected::Killed) => Err(Killed),
+            Err(Injected::Failed(source)) => Ok(Err(Error::Io {
+                action: "prepare volume directory",
+                path: self.root.join(name.as_str()),
+                source,
+            })),
+        }
+    }
+
     /// Decides what `command` does to the working state, performing its
     /// filesystem side effect (which always comes *before* the journal record:
     /// see [`WritePoint`] for what a crash in between leaves).
     ///
     /// The outer `Result` is a crash injection; the inner one is the answer.
-    #[allow(clippy::type_complexity)]
-    fn plan(
-        &mut self,
-        command: Command,
-        trashed: &mut Vec<PathBuf>,
-    ) -> Result<Result<Option<Change>, Error>, Killed> {
+    fn plan(&mut self, command: Command, trashed: &mut Vec<PathBuf>) -> Result<Planned, Killed> {
         let state = &self.state;
         let root: &Path = &self.root;
         Ok(match command {
@@ -234,7 +251,11 @@ impl Writer {
                     Err(e) => Err(e),
                     Ok(created) => {
                         if created {
-                            self.kill.reached(WritePoint::DirectoryCreated)?;
+                            if let Err(e) =
+                                self.directory_step(WritePoint::DirectoryCreated, &name)?
+                            {
+                                return Ok(Err(e));
+                            }
                         }
                         Ok(Some(Change::Create {
                             name,
@@ -254,8 +275,14 @@ impl Writer {
                     Err(e) => Err(e),
                     Ok(moved) => {
                         if let Some(path) = moved {
+                            if let Err(e) =
+                                self.directory_step(WritePoint::DirectoryTrashed, &name)?
+                            {
+                                // The Remove fails: put the data back first.
+                                let _ = std::fs::rename(&path, self.root.join(name.as_str()));
+                                return Ok(Err(e));
+                            }
                             trashed.push(path);
-                            self.kill.reached(WritePoint::DirectoryTrashed)?;
                         }
                         Ok(Some(Change::Remove { name }))
                     }
@@ -276,7 +303,11 @@ impl Writer {
                         Err(e) => Err(e),
                         Ok(created) => {
                             if created {
-                                self.kill.reached(WritePoint::DirectoryCreated)?;
+                                if let Err(e) =
+                                    self.directory_step(WritePoint::DirectoryCreated, &name)?
+                                {
+                                    return Ok(Err(e));
+                                }
                             }
                             Ok(Some(Change::Mount { name, id }))
                         }

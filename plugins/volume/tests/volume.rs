@@ -12,6 +12,8 @@ mod util;
 mod concurrency;
 #[path = "volume/crash.rs"]
 mod crash;
+#[path = "volume/faults.rs"]
+mod faults;
 #[path = "volume/model.rs"]
 mod model;
 #[path = "volume/names.rs"]

@@ -6,7 +6,7 @@
 //! flight exactly when its record reached the journal.
 
 use crate::util::{hex_id, Closed, Harness, Model, Op};
-use drydock_volume::{files, Durability, KillAt, WritePoint};
+use drydock_volume::{files, Durability, Fault, WritePoint};
 
 /// Exercises every write point with `compact_after = 3`: directory creation,
 /// trashing, journal appends, and several snapshots. Ends with a harmless probe
@@ -65,7 +65,7 @@ async fn kill_everywhere(durability: Durability) {
             let h = Harness::with(|c| {
                 c.durability = durability;
                 c.compact_after = 3;
-                c.kill_at = Some(KillAt { point, hit });
+                c.fault = Some(Fault::kill(point, hit));
             });
             let mut acked = Model::default();
             let mut in_flight = None;

@@ -39,7 +39,7 @@ impl Closed {
     /// Opens the plugin again, without crash injection.
     pub fn reopen(self) -> Harness {
         let Closed { dir, mut config } = self;
-        config.kill_at = None;
+        config.fault = None;
         let driver = VolumePlugin::open(config.clone()).unwrap();
         Harness {
             dir,
@@ -63,7 +63,7 @@ impl Answer {
         self.body.get("Err").and_then(Value::as_str).unwrap_or("")
     }
 
-    /// Whether the plugin died (a crash injected by `kill_at`).
+    /// Whether the plugin died (a kill injected by `Config::fault`).
     pub fn stopped(&self) -> bool {
         self.status == 500 && self.err().contains("state writer has stopped")
     }
