@@ -2,7 +2,7 @@
 //! handlers talk to the state writer.
 
 use crate::config::{Config, Durability};
-use crate::crash::{Faults, Killed};
+use crate::crash::Faults;
 use crate::dirs;
 use crate::error::Error;
 use crate::name::{MountId, VolumeName};
@@ -123,11 +123,10 @@ impl VolumePlugin {
                 }
             }
             Durability::Buffered => {
-                let mut writer = Some(writer);
-                if let Some(Err(Killed)) = writer.as_mut().map(Writer::maybe_compact) {
-                    writer = None;
-                }
-                Dispatch::Inline(Mutex::new(writer))
+                // The thread folds a long journal in at start; inline, open does.
+                let mut writer = writer;
+                let alive = writer.maybe_compact().is_ok();
+                Dispatch::Inline(Mutex::new(alive.then_some(writer)))
             }
         };
         Ok(VolumePlugin {

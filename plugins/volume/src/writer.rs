@@ -82,7 +82,7 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<(), Error>>,
 }
 
-/// The writer thread's state.
+/// The state writer: run by its own thread, or inline by callers (module docs).
 pub(crate) struct Writer {
     /// The journal and snapshot.
     pub store: Store,
@@ -247,7 +247,14 @@ impl Writer {
                     existing: v.options.to_string(),
                     requested: options.to_string(),
                 }),
-                None => match dirs::ensure(root, &name, options.effective_mode(), true) {
+                // An existing directory (left by a crash, or made by hand) is
+                // adopted; its permissions change only if `mode` was given.
+                None => match dirs::ensure(
+                    root,
+                    &name,
+                    options.effective_mode(),
+                    options.mode.is_some(),
+                ) {
                     Err(e) => Err(e),
                     Ok(created) => {
                         if created {

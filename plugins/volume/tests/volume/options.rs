@@ -92,3 +92,27 @@ async fn create_is_idempotent_unless_the_options_differ() {
     );
     assert_eq!(h.list().await.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_existing_directory_is_adopted_and_keeps_its_mode_unless_one_is_given() {
+    let h = Harness::new();
+    for name in ["kept", "set"] {
+        let dir = h.root().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(dir.join("data"), name).unwrap();
+    }
+    h.ok("Create", json!({"Name": "kept", "Opts": null})).await;
+    h.ok("Create", json!({"Name": "set", "Opts": {"mode": "0750"}}))
+        .await;
+    let mode = |name: &str| {
+        std::fs::metadata(h.root().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!((mode("kept"), mode("set")), (0o700, 0o750));
+    let data = std::fs::read_to_string(h.root().join("kept/data")).unwrap();
+    assert_eq!(data, "kept", "contents are adopted as they are");
+}
