@@ -51,8 +51,8 @@ async fn a_kill_at_any_write_point_loses_nothing_acknowledged_fsync() {
     kill_everywhere(Durability::Fsync).await;
 }
 
-/// The same with the inline writer (`Buffered`), minus power loss, which
-/// that mode does not claim to survive (the cuts still pass: same files).
+/// The same with the inline writer (`Buffered`). The power-loss cuts run too:
+/// the files are the same, though this mode does not promise to survive one.
 #[tokio::test]
 async fn a_kill_at_any_write_point_loses_nothing_acknowledged_buffered() {
     kill_everywhere(Durability::Buffered).await;
