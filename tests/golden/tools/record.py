@@ -26,7 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.dirname(HERE)
 SANDBOX = os.environ.get("SANDBOX", os.path.normpath(os.path.join(GOLDEN, "../../../shared/tools/dockerd-sandbox.sh")))
 WORK = os.environ.get("GOLDEN_WORK", "/tmp/drydock-golden")
-DATADIR = "/srv/plugin-data"  # where recplug keeps volume directories (Mountpoints in the traces)
+# where recplug keeps volume directories (the Mountpoints in the traces); wiped before every case, so two
+# recorders running at once must not share it
+DATADIR = os.environ.get("GOLDEN_DATADIR", "/srv/plugin-data")
 REC_AUTHZ = "rec-authz"
 
 R = "#restart"
@@ -65,6 +67,11 @@ CASES = [
         "docker rm -v ctr",
         "docker volume ls -q",
     ], what="CLI 28 parses the one-letter source of -v v:/d as a Windows drive: an anonymous volume"),
+    case("v-copyup", ["gvol=VolumeDriver"], [
+        "docker run --rm -v cu:/bin --volume-driver gvol %s true" % BB,
+        "ls /srv/plugin-data/vols-gvol/cu | head -3",
+        "docker volume rm cu",
+    ], what="volume over a non-empty image path: copy-up Mount/Unmount at create with its own ID"),
     case("v-anon-rm", ["gvol=VolumeDriver"], [
         "docker run --rm -v /d --volume-driver gvol %s true" % BB,
         "docker volume ls -q",

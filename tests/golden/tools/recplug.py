@@ -297,7 +297,6 @@ def main():
     servers = []
     for spec in args.specs:
         plugin = Plugin(spec, args.datadir, args.netns)
-        os.makedirs(plugin.datadir, exist_ok=True)
         path = os.path.join(args.sockdir, plugin.name + ".sock")
         if os.path.exists(path):
             os.unlink(path)
