@@ -5,6 +5,7 @@ use drydock_engine::discovery::PluginRoots;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod demo;
 mod discover;
 mod plugin;
 mod run;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// List every plugin dockerd would find, and with --activate what each implements.
     Discover(discover::DiscoverArgs),
+    /// A narrated tour of what dockerd asks of plugins (no setup needed).
+    Demo(demo::DemoArgs),
     /// Run scenario files against the simulated engine and check their expectations.
     Run(run::RunArgs),
     /// Run one of drydock's reference plugins (a real plugin dockerd accepts).
@@ -89,6 +92,7 @@ pub fn init_tracing(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Discover(args) => discover::run(args, &mut std::io::stdout()).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Run(args) => run::run(args, &mut std::io::stdout()).await,
         Command::Plugin(cmd) => plugin::run(cmd).await,
     }

@@ -62,6 +62,20 @@ pub struct AuthzArgs {
     audit: Option<PathBuf>,
 }
 
+/// Options of `drydock plugin ipam`.
+#[derive(Debug, Args)]
+pub struct IpamArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Where the plugin keeps its pools and held addresses.
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    /// A range default pools are carved from (/24 for IPv4, /64 for IPv6);
+    /// repeatable [default: 10.200.0.0/16 and fd00:d0c::/48].
+    #[arg(long = "pool", value_name = "CIDR")]
+    pools: Vec<String>,
+}
+
 /// Runs a reference plugin until SIGTERM or SIGINT.
 pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {

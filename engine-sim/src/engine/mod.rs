@@ -4,12 +4,20 @@
 //! * [`volumes`] — the volume store (names, references, metadata, drivers).
 //! * [`containers`] — containers and their mount points: Mount on start,
 //!   Unmount on stop, mount IDs, `docker cp`, `--volumes-from`, removal.
+//! * [`networks`] — networks, IPAM and remote network drivers: pools at
+//!   `network create`, an endpoint and its addresses per running container.
+//!
+//! * [`api`] — the Engine API requests the docker CLI makes, and the authz
+//!   middleware around each handler; [`authz`] — the authorization chain.
 //!
 //! Containers run no processes: a container "runs" from start until it is
 //! stopped, killed, waited for, or removed with force.
 
+pub mod api;
+pub mod authz;
 pub mod containers;
 pub mod docker;
+pub mod networks;
 pub mod volumes;
 
 use crate::clock::Clock;
@@ -61,7 +69,10 @@ pub struct Engine {
     registry: Arc<Registry>,
     volumes: VolumeStore,
     containers: containers::Containers,
+    /// libnetwork: networks, their pools and endpoints, registered drivers.
+    networks: networks::Networks,
     rng: Mutex<rand::rngs::StdRng>,
+    authz: authz::AuthzState,
 }
 
 impl Engine {
@@ -70,9 +81,11 @@ impl Engine {
         let registry = Arc::new(Registry::new(config.roots, config.clock, Trace::new()));
         Engine {
             volumes: VolumeStore::new(registry.clone()),
+            networks: networks::Networks::new(&registry),
             registry,
             containers: containers::Containers::default(),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed)),
+            authz: authz::AuthzState::default(),
         }
     }
 
@@ -94,10 +107,15 @@ impl Engine {
     /// A random 64-hex ID as dockerd's `stringid.GenerateRandomID` makes them:
     /// never all digits in its first 12 characters (it would read as a number).
     pub fn random_id(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut rng = self.rng.lock().expect("rng lock");
         loop {
             let bytes: [u8; 32] = rng.gen();
-            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let mut id = String::with_capacity(64);
+            for b in bytes {
+                id.push(HEX[usize::from(b >> 4)] as char);
+                id.push(HEX[usize::from(b & 0x0f)] as char);
+            }
             if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
                 return id;
             }
@@ -125,12 +143,16 @@ impl Engine {
     /// Restarts the daemon: running containers are stopped (Unmount), the new
     /// daemon process has no activated plugins, then the volume store and the
     /// containers' volume references are restored from what dockerd persists.
+    ///
+    /// The new daemon validates (activates) its authorization plugins.
     pub async fn restart_daemon(&self) -> Result<(), EngineError> {
         self.shutdown().await;
+        self.stop_authz();
         self.registry.reset();
         self.volumes.forget_runtime_state();
         self.volumes.restore().await;
+        self.networks_restart().await;
         self.restore_containers().await;
-        Ok(())
+        self.start_authz().await
     }
 }
