@@ -14,7 +14,7 @@ use std::path::Path;
 /// steps it should reproduce. Steps that are neither docker commands nor a
 /// daemon restart (`#boot`, `#start`, shell set-up lines, the final `#stop`)
 /// are not replayed; they must not have caused volume plugin calls.
-fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTreeSet<String>) {
+pub(crate) fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTreeSet<String>) {
     let volume_plugins: BTreeSet<String> = golden
         .iter()
         .flat_map(|s| &s.calls)
@@ -57,7 +57,9 @@ fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTreeSet<Strin
     (text, expected, volume_plugins)
 }
 
-fn actual_steps(report: &ScenarioReport) -> Vec<TraceStep> {
+/// A drydock run's steps in the shape of a recording (`#@ plugin` lines
+/// dropped, `#@ restart-daemon` as `#restart`), for [`compare`].
+pub(crate) fn actual_steps(report: &ScenarioReport) -> Vec<TraceStep> {
     report
         .steps
         .iter()
@@ -153,18 +155,21 @@ const VOLUME_CASES: &[&str] = &[
     "v-named.jsonl",
     "v-create-opts.jsonl",
     "v-implicit.jsonl",
+    "v-copyup.jsonl",
     "v-anon-rm.jsonl",
     "v-anon-rmv.jsonl",
     "v-volumes-from.jsonl",
+    "v-cp.jsonl",
     "v-lifecycle.jsonl",
     "v-unknown.jsonl",
     "v-in-use.jsonl",
     "v-conflict.jsonl",
 ];
-// Not yet replayable: v-restart-running (`docker run --restart`), v-restart-stopped
-// (`docker start -a`), v-prune-df (`volume prune -a`, `system df`) use flags the
-// scenario language does not accept yet; v-cp, v-mount-err, v-nocaps, v-ls-ipam
-// need recording-plugin variants (faults, a second protocol).
+// Not yet replayable: v-drive-letter (`docker inspect`), v-restart-running
+// (`docker ps --format`), v-restart-stopped (`docker start -a`) and v-prune-df
+// (`docker system df`) use commands the scenario language does not accept yet;
+// v-mount-err and v-nocaps need recording-plugin fault variants; v-ls-ipam
+// needs the IPAM layer.
 
 #[tokio::test]
 async fn recorded_volume_cases_are_reproduced() {
