@@ -4,5 +4,6 @@ mod engine {
     mod client;
     mod discovery;
     mod registry;
+    mod sdk_e2e;
     mod util;
 }

@@ -95,9 +95,7 @@ impl Engine {
             }
             DockerCommand::Ps { all, quiet } => Outcome::ok(self.ps_text(*all, *quiet)),
             DockerCommand::Version { format } => Outcome::ok(version_text(format.as_deref())),
-            DockerCommand::Network(_) => Outcome::failed(
-                "drydock: docker network commands are not simulated yet (IPAM/network layer)",
-            ),
+            DockerCommand::Network(n) => self.docker_network(n).await,
         }
     }
 
