@@ -4,7 +4,9 @@
 //! # Layout
 //! * [`cli`] — argument parsing (clap) and one module per subcommand.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
-//! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`.
+//! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`
+//!   ([`testplugins_ipam`] for IPAM).
 pub mod cli;
 pub mod run;
 pub mod testplugins;
+pub mod testplugins_ipam;

@@ -264,7 +264,14 @@ async fn wait_for_socket(path: &Path, limit: Duration) -> anyhow::Result<()> {
 }
 
 /// The plugin kinds drydock knows by name.
-pub const BUILTIN_KINDS: &[&str] = &["volume", "authz", "golden-volume", "golden-authz"];
+pub const BUILTIN_KINDS: &[&str] = &[
+    "volume",
+    "authz",
+    "ipam",
+    "golden-volume",
+    "golden-authz",
+    "golden-ipam",
+];
 
 /// Builds a built-in plugin of `kind` with its `settings`.
 pub fn builtin(
@@ -281,6 +288,8 @@ pub fn builtin(
     };
     let allowed: &[&str] = match kind {
         "volume" => &["root"],
+        // `pool=CIDR`, repeatable: the ranges default pools are carved from.
+        "ipam" => &["pool"],
         "authz" => &["policy", "audit"],
         "golden-authz" => crate::testplugins::GOLDEN_AUTHZ_SETTINGS,
         _ => &[],
@@ -307,6 +316,21 @@ pub fn builtin(
             Ok(plugin.plugin())
         }
         "golden-volume" => Ok(Plugin::new().volume(crate::testplugins::GoldenVolume::new(name))),
+        "ipam" => {
+            let mut config = drydock_ipam::Config::new(state_dir.join("state"));
+            let ranges: Vec<String> = settings
+                .iter()
+                .filter(|s| s.key == "pool")
+                .map(|s| s.value.clone())
+                .collect();
+            if !ranges.is_empty() {
+                config.ranges = parse_ranges(&ranges).with_context(|| format!("plugin {name}"))?;
+            }
+            let plugin = drydock_ipam::IpamPlugin::open(config)
+                .with_context(|| format!("cannot open ipam plugin {name}"))?;
+            Ok(plugin.plugin())
+        }
+        "golden-ipam" => Ok(Plugin::new().ipam(crate::testplugins_ipam::GoldenIpam::new())),
         "authz" => {
             let Some(policy) = get("policy") else {
                 bail!("plugin {name}: kind authz needs policy=FILE");
@@ -331,4 +355,15 @@ pub fn builtin(
             BUILTIN_KINDS.join(", ")
         ),
     }
+}
+
+/// Parses `pool=` ranges (CIDR blocks) for the reference IPAM plugin.
+pub fn parse_ranges(ranges: &[String]) -> anyhow::Result<Vec<drydock_ipam::net::Cidr>> {
+    ranges
+        .iter()
+        .map(|r| {
+            drydock_ipam::net::Cidr::parse(r)
+                .with_context(|| format!("pool {r:?} is not a CIDR block such as 10.200.0.0/16"))
+        })
+        .collect()
 }

@@ -176,6 +176,12 @@ impl Engine {
         Ok(self.with_container(&id, |c| c.state).expect("resolved"))
     }
 
+    /// The name of a container (empty if it is gone).
+    pub(crate) fn container_name(&self, id: &str) -> String {
+        self.with_container(id, |c| c.name.clone())
+            .unwrap_or_default()
+    }
+
     /// The full ID of a container.
     pub fn container_id(&self, name_or_id: &str) -> Result<String, EngineError> {
         self.resolve(name_or_id)
@@ -227,10 +233,15 @@ impl Engine {
             }
             None => self.random_name(),
         };
+        // dockerd looks the network up at create (`network NAME not found`).
+        if let Some(net) = &spec.network {
+            self.network_attach_config(&id, &name, net, spec.ip.as_deref())?;
+        }
         let mut mounts: BTreeMap<String, MountPoint> = BTreeMap::new();
         let result = self.register_mounts(&id, &spec, &mut mounts).await;
         if let Err(e) = result {
             // dockerd's cleanupContainer: drop the references taken so far.
+            self.networks_forget(&id);
             self.remove_mount_points(&id, &mounts, true).await;
             return Err(e);
         }
@@ -240,6 +251,7 @@ impl Engine {
             if paths.contains(&dest.as_str()) {
                 let tmp = self.random_id();
                 if let Err(e) = self.volumes().mount(&mp.name, &mp.driver, &tmp).await {
+                    self.networks_forget(&id);
                     self.remove_mount_points(&id, &mounts, true).await;
                     return Err(EngineError::new(500, e));
                 }
@@ -401,6 +413,11 @@ impl Engine {
             return Ok(());
         }
         self.setup_mounts(&id).await?;
+        // initializeNetworking comes after the mounts; a failure unmounts.
+        if let Err(e) = self.networks_connect_all(&id).await {
+            self.cleanup_mounts(&id).await;
+            return Err(e);
+        }
         self.with_container(&id, |c| c.state = ContainerState::Running);
         Ok(())
     }
@@ -409,6 +426,8 @@ impl Engine {
     /// unmounts its volumes; with `--rm` it is then removed with its anonymous volumes.
     async fn exited(&self, id: &str, code: i32) -> Result<(), EngineError> {
         self.with_container(id, |c| c.state = ContainerState::Exited(code));
+        // daemon.Cleanup releases the network before unmounting volumes.
+        self.networks_disconnect_all(id).await;
         self.cleanup_mounts(id).await;
         let auto_remove = self
             .with_container(id, |c| c.spec.auto_remove)
@@ -502,6 +521,7 @@ impl Engine {
         let id = self.resolve(name_or_id)?;
         if self.with_container(&id, |c| c.state) == Some(ContainerState::Running) {
             self.with_container(&id, |c| c.state = ContainerState::Exited(0));
+            self.networks_disconnect_all(&id).await;
             self.cleanup_mounts(&id).await;
         }
         self.container_start(&id).await
@@ -526,6 +546,7 @@ impl Engine {
         }
         if running {
             self.with_container(&id, |c| c.state = ContainerState::Exited(137));
+            self.networks_disconnect_all(&id).await;
             self.cleanup_mounts(&id).await;
         }
         self.remove_container(&id, volumes).await;
@@ -539,6 +560,7 @@ impl Engine {
             .lock()
             .expect("containers lock")
             .remove(id);
+        self.networks_forget(id);
         if let Some(c) = removed {
             self.remove_mount_points(id, &c.mounts, remove_volumes)
                 .await;
@@ -604,6 +626,7 @@ impl Engine {
             .collect();
         for id in running {
             self.with_container(&id, |c| c.state = ContainerState::Exited(143));
+            self.networks_disconnect_all(&id).await;
             self.cleanup_mounts(&id).await;
         }
     }

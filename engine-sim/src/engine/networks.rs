@@ -1,0 +1,1713 @@
+//! Networks, IPAM and remote network drivers, as libnetwork in dockerd 20.10
+//! drives them (`libnetwork/network.go`, `endpoint.go`, `ipams/remote`,
+//! `drivers/remote`; protocol.md §6–7).
+//!
+//! * **Registration.** A plugin implementing `IpamDriver` is registered when it
+//!   is activated (by anyone, for any reason): `GetCapabilities` (a failure
+//!   just means "no capabilities"), then `GetDefaultAddressSpaces`; if that
+//!   fails the driver is never registered and networks naming it get
+//!   `invalid ipam driver: "NAME"` until the daemon restarts. A
+//!   `NetworkDriver` is registered after a `GetCapabilities` naming scope
+//!   `local` or `global`.
+//! * **`network create`.** Per family (IPv4 always, IPv6 with `--ipv6`), per
+//!   subnet config: `RequestPool` (the plugin's local address space, `Pool` =
+//!   `--subnet`, `SubPool` = `--ip-range`, `Options` = `--ipam-opt`, `{}` when
+//!   none), a gateway `RequestAddress` (unless the pool's `Data` names one),
+//!   then one `RequestAddress` per `--aux-address`. On failure the pools of
+//!   that family are released (and IPv4 entirely if IPv6 failed). Then a
+//!   remote network driver gets `CreateNetwork`.
+//! * **Endpoints.** A container gets an endpoint per network when it starts
+//!   (or on `network connect` while running): `RequestAddress` per family
+//!   (`Address` = `--ip` or empty, `Options` null), then for a remote driver
+//!   `CreateEndpoint` and `Join` (and `ProgramExternalConnectivity` when the
+//!   driver made itself the gateway). Stopping or disconnecting reverses it:
+//!   `RevokeExternalConnectivity`, `Leave`, `DeleteEndpoint`, then
+//!   `ReleaseAddress` with the bare IP, IPv4 before IPv6.
+//! * **`network rm`.** Refused while a container runs on it. Otherwise per
+//!   family (IPv4 first): `ReleaseAddress` of the gateway and of each aux
+//!   address, `ReleasePool`; then `DeleteNetwork` at a remote driver.
+//! * Networks without `--ipam-driver` use the built-in allocator (pools
+//!   172.18.0.0/16, 172.19.0.0/16, … as dockerd's defaults; no plugin calls).
+//!
+//! Requests carry bare IPs; responses must be CIDR, and a bad one fails the
+//! operation with libnetwork's words (`No address returned`,
+//! `invalid CIDR address: X`). In-band errors read `remote: <text>`.
+
+use super::docker::{go_template, indent4, tabwrite};
+use super::{Engine, EngineError};
+use crate::client::{CallError, CallOptions};
+use crate::registry::{GetError, Handler, PluginHandle, Registry};
+use crate::scenario::{KeyValue, NetworkCommand, NetworkCreate, Outcome};
+use drydock_sdk::wire::ipam as iw;
+use drydock_sdk::wire::network as nw;
+use drydock_sdk::wire::plugin::Protocol;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+/// An address family, as the index of a network's pool lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    V4,
+    V6,
+}
+
+/// A parsed CIDR block or address with prefix (Go's `net.ParseCIDR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    fam: Fam,
+    /// The address as written (host bits kept).
+    addr: u128,
+    prefix: u8,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Cidr> {
+        let (ip, len) = s.split_once('/')?;
+        let prefix: u8 = len.parse().ok()?;
+        let (fam, addr) = parse_ip(ip)?;
+        (prefix <= bits(fam) && !len.starts_with('+')).then_some(Cidr { fam, addr, prefix })
+    }
+    fn host_mask(&self) -> u128 {
+        let host = (bits(self.fam) - self.prefix) as u32;
+        if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        }
+    }
+    fn first(&self) -> u128 {
+        self.addr & !self.host_mask()
+    }
+    fn last(&self) -> u128 {
+        self.first() | self.host_mask()
+    }
+    fn contains(&self, fam: Fam, a: u128) -> bool {
+        fam == self.fam && a >= self.first() && a <= self.last()
+    }
+    fn overlaps(&self, o: &Cidr) -> bool {
+        self.fam == o.fam && self.first() <= o.last() && o.first() <= self.last()
+    }
+    /// The canonical network text (`10.0.0.0/24`).
+    fn network(&self) -> String {
+        format!("{}/{}", ip_text(self.fam, self.first()), self.prefix)
+    }
+    /// The address text without the prefix.
+    fn ip(&self) -> String {
+        ip_text(self.fam, self.addr)
+    }
+}
+
+fn bits(f: Fam) -> u8 {
+    match f {
+        Fam::V4 => 32,
+        Fam::V6 => 128,
+    }
+}
+
+fn parse_ip(s: &str) -> Option<(Fam, u128)> {
+    match s.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => Some((Fam::V4, u32::from(a) as u128)),
+        IpAddr::V6(a) => Some((Fam::V6, u128::from(a))),
+    }
+}
+
+fn ip_text(f: Fam, v: u128) -> String {
+    match f {
+        Fam::V4 => std::net::Ipv4Addr::from(v as u32).to_string(),
+        Fam::V6 => std::net::Ipv6Addr::from(v).to_string(),
+    }
+}
+
+/// A registered remote IPAM driver.
+#[derive(Debug)]
+struct IpamReg {
+    handle: Arc<PluginHandle>,
+    local_space: String,
+    caps: iw::CapabilitiesResponse,
+}
+
+/// A registered remote network driver.
+#[derive(Debug)]
+struct NetReg {
+    handle: Arc<PluginHandle>,
+}
+
+/// libnetwork's driver registry: filled by the activation handlers, emptied
+/// by a daemon restart.
+#[derive(Debug, Default)]
+struct Drivers {
+    ipam: Mutex<HashMap<String, Arc<IpamReg>>>,
+    net: Mutex<HashMap<String, Arc<NetReg>>>,
+}
+
+/// One pool of a network and what was allocated from it at create time.
+#[derive(Debug, Clone)]
+struct PoolData {
+    pool_id: String,
+    address_space: String,
+    /// The pool, CIDR.
+    pool: String,
+    /// `--ip-range`, CIDR or empty.
+    ip_range: String,
+    /// The gateway, CIDR.
+    gateway: Option<String>,
+    /// `--aux-address` name → CIDR.
+    aux: BTreeMap<String, String>,
+}
+
+/// A container's endpoint on a network, while the container runs.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    id: String,
+    /// (PoolID, CIDR) per family.
+    v4: Option<(String, String)>,
+    v6: Option<(String, String)>,
+    /// Whether `ProgramExternalConnectivity` was called (so Revoke is due).
+    programmed: bool,
+}
+
+/// A container configured on a network (`--network`, `network connect`).
+#[derive(Debug, Clone)]
+struct Attachment {
+    container_name: String,
+    /// `--ip`.
+    ip: Option<String>,
+    /// Present while the container runs.
+    endpoint: Option<Endpoint>,
+    seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Network {
+    id: String,
+    name: String,
+    driver: String,
+    /// `default` for the built-in allocator.
+    ipam_driver: String,
+    ipam_opts: BTreeMap<String, String>,
+    opts: BTreeMap<String, String>,
+    ipv6: bool,
+    /// Whether the user gave `--subnet` (so `--ip` is allowed).
+    user_subnet: bool,
+    v4: Vec<PoolData>,
+    v6: Vec<PoolData>,
+    /// Container ID → attachment.
+    attached: BTreeMap<String, Attachment>,
+    /// bridge/host/none: created by the daemon, never removed.
+    predefined: bool,
+    created: String,
+}
+
+/// The built-in allocator's pools (`LocalDefault/CIDR` → held addresses).
+#[derive(Debug, Default)]
+struct Builtin {
+    pools: BTreeMap<String, (Cidr, Option<Cidr>, BTreeSet<u128>)>,
+}
+
+/// The daemon's networks.
+#[derive(Debug)]
+pub struct Networks {
+    drivers: Arc<Drivers>,
+    table: Mutex<BTreeMap<String, Network>>,
+    builtin: Mutex<Builtin>,
+    seq: Mutex<u64>,
+}
+
+const BUILTIN_SPACE: &str = "LocalDefault";
+const GATEWAY_DATA: &str = "com.docker.network.gateway";
+
+/// IDs of the predefined networks (fixed, so they take nothing from the
+/// seeded ID generator the volume traces depend on).
+const PREDEFINED: &[(&str, &str, &str)] = &[
+    (
+        "bridge",
+        "bridge",
+        "39412cb41d48c6a0e2fd6e0cbb0cdd0a3e6d28f4a6d84a0f7f1f3c56f1e4b0aa",
+    ),
+    (
+        "host",
+        "host",
+        "846a4e4d7921f2b0d1b8c7ec9f0c6a86d9f3e6f3b33e45c2cfa2a27f2a1d6e11",
+    ),
+    (
+        "none",
+        "null",
+        "0928b013a79b4f73c1a1e54a5bd0c3d5e6f5e4a1b2c3d4e5f60718293a4b5c6d",
+    ),
+];
+
+impl Networks {
+    /// The network table with the predefined networks, registering
+    /// libnetwork's activation handlers on `registry`.
+    pub(crate) fn new(registry: &Registry) -> Self {
+        let drivers = Arc::new(Drivers::default());
+        let d = drivers.clone();
+        let ipam: Handler = Arc::new(move |h| {
+            let d = d.clone();
+            Box::pin(async move { register_ipam(&d, h).await })
+        });
+        registry.on_activate(Protocol::IpamDriver, ipam);
+        let d = drivers.clone();
+        let net: Handler = Arc::new(move |h| {
+            let d = d.clone();
+            Box::pin(async move { register_net(&d, h).await })
+        });
+        registry.on_activate(Protocol::NetworkDriver, net);
+        let mut table = BTreeMap::new();
+        let mut builtin = Builtin::default();
+        for (name, driver, id) in PREDEFINED {
+            let mut v4 = Vec::new();
+            if *name == "bridge" {
+                let c = Cidr::parse("172.17.0.1/16").expect("valid");
+                builtin.pools.insert(
+                    format!("{BUILTIN_SPACE}/172.17.0.0/16"),
+                    (c, None, BTreeSet::from([c.addr])),
+                );
+                v4.push(PoolData {
+                    pool_id: format!("{BUILTIN_SPACE}/172.17.0.0/16"),
+                    address_space: BUILTIN_SPACE.into(),
+                    pool: "172.17.0.0/16".into(),
+                    ip_range: String::new(),
+                    gateway: Some("172.17.0.1/16".into()),
+                    aux: BTreeMap::new(),
+                });
+            }
+            table.insert(
+                id.to_string(),
+                Network {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    driver: driver.to_string(),
+                    ipam_driver: "default".into(),
+                    ipam_opts: BTreeMap::new(),
+                    opts: BTreeMap::new(),
+                    ipv6: false,
+                    user_subnet: false,
+                    v4,
+                    v6: Vec::new(),
+                    attached: BTreeMap::new(),
+                    predefined: true,
+                    created: created_now(),
+                },
+            );
+        }
+        Networks {
+            drivers,
+            table: Mutex::new(table),
+            builtin: Mutex::new(builtin),
+            seq: Mutex::new(0),
+        }
+    }
+}
+
+fn created_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into())
+}
+
+async fn register_ipam(d: &Drivers, h: Arc<PluginHandle>) {
+    let name = h.name().to_owned();
+    // A failing GetCapabilities (404 from plugins that predate it) only
+    // means "no special needs".
+    let caps: iw::CapabilitiesResponse = match h
+        .client
+        .call::<(), _>("IpamDriver.GetCapabilities", None, CallOptions::default())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!("remote ipam driver {name} does not support capabilities: {e}");
+            iw::CapabilitiesResponse::default()
+        }
+    };
+    let spaces: Result<iw::AddressSpacesResponse, String> = h
+        .client
+        .call::<(), _>(
+            "IpamDriver.GetDefaultAddressSpaces",
+            None,
+            CallOptions::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r: iw::AddressSpacesResponse| {
+            if r.error.is_empty() {
+                Ok(r)
+            } else {
+                Err(format!("remote: {}", r.error))
+            }
+        });
+    match spaces {
+        Ok(s) => {
+            d.ipam.lock().expect("drivers lock").insert(
+                name,
+                Arc::new(IpamReg {
+                    handle: h,
+                    local_space: s.local_default_address_space,
+                    caps,
+                }),
+            );
+        }
+        // libnetwork logs and forgets: the handler never runs again.
+        Err(e) => tracing::warn!("error registering ipam driver {name}: {e}"),
+    }
+}
+
+async fn register_net(d: &Drivers, h: Arc<PluginHandle>) {
+    let name = h.name().to_owned();
+    let caps: Result<nw::CapabilitiesResponse, CallError> = h
+        .client
+        .call::<(), _>(
+            "NetworkDriver.GetCapabilities",
+            None,
+            CallOptions::default(),
+        )
+        .await;
+    match caps {
+        Ok(c) if c.err.is_empty() && (c.scope == "local" || c.scope == "global") => {
+            d.net
+                .lock()
+                .expect("drivers lock")
+                .insert(name, Arc::new(NetReg { handle: h }));
+        }
+        Ok(c) if !c.err.is_empty() => {
+            tracing::warn!("error registering network driver {name}: remote: {}", c.err)
+        }
+        Ok(c) => tracing::warn!(
+            "error registering network driver {name}: invalid capability: expecting 'local' or 'global', got {}",
+            c.scope
+        ),
+        Err(e) => tracing::warn!("error registering network driver {name}: {e}"),
+    }
+}
+
+/// The in-band error of a response body.
+trait InBand {
+    fn in_band(&self) -> &str;
+}
+impl InBand for iw::RequestPoolResponse {
+    fn in_band(&self) -> &str {
+        &self.error
+    }
+}
+impl InBand for iw::RequestAddressResponse {
+    fn in_band(&self) -> &str {
+        &self.error
+    }
+}
+impl InBand for iw::ErrorResponse {
+    fn in_band(&self) -> &str {
+        &self.error
+    }
+}
+impl InBand for nw::ErrResponse {
+    fn in_band(&self) -> &str {
+        &self.err
+    }
+}
+impl InBand for nw::CreateEndpointResponse {
+    fn in_band(&self) -> &str {
+        &self.err
+    }
+}
+impl InBand for nw::JoinResponse {
+    fn in_band(&self) -> &str {
+        &self.err
+    }
+}
+
+/// A remote call as libnetwork's remote drivers make it: transport and status
+/// errors as the plugin client words them, in-band ones as `remote: <text>`.
+async fn remote<A: Serialize, R: DeserializeOwned + Default + InBand>(
+    h: &PluginHandle,
+    method: &str,
+    args: &A,
+) -> Result<R, RemoteError> {
+    let r: R = h
+        .client
+        .call(method, Some(args), CallOptions::default())
+        .await
+        .map_err(|e| RemoteError {
+            not_found: e.is_not_found(),
+            text: e.to_string(),
+        })?;
+    if r.in_band().is_empty() {
+        Ok(r)
+    } else {
+        Err(RemoteError {
+            not_found: false,
+            text: format!("remote: {}", r.in_band()),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RemoteError {
+    /// A 404 answer (optional methods treat it as "not implemented").
+    not_found: bool,
+    text: String,
+}
+
+/// Which allocator a network uses.
+#[derive(Debug, Clone)]
+enum Ipam {
+    Builtin,
+    Remote(Arc<IpamReg>),
+}
+
+fn getter_error(e: GetError) -> EngineError {
+    match e {
+        GetError::NotFound(_) => EngineError::new(404, e.to_string()),
+        GetError::Legacy(_) => EngineError::new(500, e.to_string()),
+    }
+}
+
+fn internal(msg: impl Into<String>) -> EngineError {
+    EngineError::new(500, msg)
+}
+
+impl Engine {
+    fn net_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Network>> {
+        self.networks.table.lock().expect("networks lock")
+    }
+
+    /// Network by name, full ID or unique ID prefix.
+    fn find_network(&self, key: &str) -> Result<String, EngineError> {
+        let table = self.net_lock();
+        if let Some(n) = table.values().find(|n| n.name == key || n.id == key) {
+            return Ok(n.id.clone());
+        }
+        let matches: Vec<&Network> = table
+            .values()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(EngineError::new(404, format!("network {key} not found"))),
+            _ => Err(EngineError::new(
+                400,
+                format!(
+                    "network {key} is ambiguous ({} matches found based on ID prefix)",
+                    matches.len()
+                ),
+            )),
+        }
+    }
+
+    fn with_network<R>(&self, id: &str, f: impl FnOnce(&mut Network) -> R) -> Option<R> {
+        self.net_lock().get_mut(id).map(f)
+    }
+
+    /// libnetwork's `getIPAMDriver`: registered, or activated now (which
+    /// registers it), or `invalid ipam driver`.
+    async fn resolve_ipam(&self, name: &str) -> Result<Ipam, EngineError> {
+        if name == "default" || name.is_empty() {
+            return Ok(Ipam::Builtin);
+        }
+        let known = |e: &Engine| {
+            e.networks
+                .drivers
+                .ipam
+                .lock()
+                .expect("drivers lock")
+                .get(name)
+                .cloned()
+        };
+        if let Some(r) = known(self) {
+            return Ok(Ipam::Remote(r));
+        }
+        self.registry
+            .get(name, Protocol::IpamDriver)
+            .await
+            .map_err(getter_error)?;
+        known(self)
+            .map(Ipam::Remote)
+            .ok_or_else(|| EngineError::new(400, format!("invalid ipam driver: {name:?}")))
+    }
+
+    /// libnetwork's `resolveDriver` for a remote network driver.
+    async fn resolve_net_driver(&self, name: &str) -> Result<Arc<NetReg>, EngineError> {
+        let known = |e: &Engine| {
+            e.networks
+                .drivers
+                .net
+                .lock()
+                .expect("drivers lock")
+                .get(name)
+                .cloned()
+        };
+        if let Some(r) = known(self) {
+            return Ok(r);
+        }
+        self.registry
+            .get(name, Protocol::NetworkDriver)
+            .await
+            .map_err(getter_error)?;
+        known(self).ok_or_else(|| internal(format!("could not resolve driver {name} in registry")))
+    }
+
+    // ---- IPAM operations, built-in or remote --------------------------------
+
+    async fn ipam_request_pool(
+        &self,
+        ipam: &Ipam,
+        pool: &str,
+        sub_pool: &str,
+        options: &BTreeMap<String, String>,
+        v6: bool,
+    ) -> Result<PoolData, String> {
+        match ipam {
+            Ipam::Remote(r) => {
+                let req = iw::RequestPoolRequest {
+                    address_space: r.local_space.clone(),
+                    pool: pool.to_owned(),
+                    sub_pool: sub_pool.to_owned(),
+                    options: Some(options.clone()),
+                    v6,
+                };
+                let res: iw::RequestPoolResponse =
+                    remote(&r.handle, "IpamDriver.RequestPool", &req)
+                        .await
+                        .map_err(|e| e.text)?;
+                let parsed = Cidr::parse(&res.pool)
+                    .ok_or_else(|| format!("invalid CIDR address: {}", res.pool))?;
+                let gateway = res.data.as_ref().and_then(|d| d.get(GATEWAY_DATA)).cloned();
+                Ok(PoolData {
+                    pool_id: res.pool_id,
+                    address_space: r.local_space.clone(),
+                    pool: parsed.network(),
+                    ip_range: sub_pool.to_owned(),
+                    gateway,
+                    aux: BTreeMap::new(),
+                })
+            }
+            Ipam::Builtin => {
+                let mut b = self.networks.builtin.lock().expect("builtin lock");
+                let cidr = if pool.is_empty() {
+                    if v6 {
+                        return Err("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into());
+                    }
+                    let candidates = (18..=31)
+                        .map(|n| format!("172.{n}.0.0/16"))
+                        .chain((0..16).map(|n| format!("192.168.{}.0/20", n * 16)));
+                    let mut found = None;
+                    for c in candidates {
+                        let c = Cidr::parse(&c).expect("valid default");
+                        if !b.pools.values().any(|(p, _, _)| p.overlaps(&c)) {
+                            found = Some(c);
+                            break;
+                        }
+                    }
+                    found.ok_or("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")?
+                } else {
+                    let c =
+                        Cidr::parse(pool).ok_or_else(|| format!("invalid CIDR address: {pool}"))?;
+                    if b.pools.values().any(|(p, _, _)| p.overlaps(&c)) {
+                        return Err("Pool overlaps with other one on this address space".into());
+                    }
+                    c
+                };
+                let sub = match sub_pool {
+                    "" => None,
+                    s => Some(Cidr::parse(s).ok_or_else(|| format!("invalid CIDR address: {s}"))?),
+                };
+                let mut id = format!("{BUILTIN_SPACE}/{}", cidr.network());
+                if let Some(s) = &sub {
+                    id.push('/');
+                    id.push_str(&s.network());
+                }
+                b.pools.insert(id.clone(), (cidr, sub, BTreeSet::new()));
+                Ok(PoolData {
+                    pool_id: id,
+                    address_space: BUILTIN_SPACE.into(),
+                    pool: cidr.network(),
+                    ip_range: sub_pool.to_owned(),
+                    gateway: None,
+                    aux: BTreeMap::new(),
+                })
+            }
+        }
+    }
+
+    async fn ipam_release_pool(&self, ipam: &Ipam, pool_id: &str) -> Result<(), String> {
+        match ipam {
+            Ipam::Remote(r) => {
+                let req = iw::ReleasePoolRequest {
+                    pool_id: pool_id.to_owned(),
+                };
+                remote::<_, iw::ErrorResponse>(&r.handle, "IpamDriver.ReleasePool", &req)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.text)
+            }
+            Ipam::Builtin => {
+                self.networks
+                    .builtin
+                    .lock()
+                    .expect("builtin lock")
+                    .pools
+                    .remove(pool_id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Returns the address as CIDR.
+    async fn ipam_request_address(
+        &self,
+        ipam: &Ipam,
+        pool_id: &str,
+        address: &str,
+        options: Option<BTreeMap<String, String>>,
+    ) -> Result<String, String> {
+        match ipam {
+            Ipam::Remote(r) => {
+                let req = iw::RequestAddressRequest {
+                    pool_id: pool_id.to_owned(),
+                    address: address.to_owned(),
+                    options,
+                };
+                let res: iw::RequestAddressResponse =
+                    remote(&r.handle, "IpamDriver.RequestAddress", &req)
+                        .await
+                        .map_err(|e| e.text)?;
+                if res.address.is_empty() {
+                    return Err("No address returned".into());
+                }
+                Cidr::parse(&res.address)
+                    .map(|_| res.address.clone())
+                    .ok_or_else(|| format!("invalid CIDR address: {}", res.address))
+            }
+            Ipam::Builtin => {
+                let mut b = self.networks.builtin.lock().expect("builtin lock");
+                let (cidr, sub, held) = b
+                    .pools
+                    .get_mut(pool_id)
+                    .ok_or_else(|| format!("cannot find address pool for poolID:{pool_id}"))?;
+                let v = if address.is_empty() {
+                    let range = sub.unwrap_or(*cidr);
+                    let reserved = |v: u128| {
+                        v == cidr.first()
+                            || (cidr.fam == Fam::V4 && v == cidr.last())
+                            || v == range.first()
+                    };
+                    let mut v = range.first();
+                    loop {
+                        if v > range.last() {
+                            return Err("No available addresses on this pool".into());
+                        }
+                        if !held.contains(&v) && !reserved(v) {
+                            break v;
+                        }
+                        v += 1;
+                    }
+                } else {
+                    let (fam, v) =
+                        parse_ip(address).ok_or_else(|| format!("invalid address {address}"))?;
+                    if !cidr.contains(fam, v) {
+                        return Err(format!(
+                            "Invalid address {address}: It does not belong to any of this network's subnets"
+                        ));
+                    }
+                    if held.contains(&v) {
+                        return Err("Address already in use".into());
+                    }
+                    v
+                };
+                held.insert(v);
+                Ok(format!("{}/{}", ip_text(cidr.fam, v), cidr.prefix))
+            }
+        }
+    }
+
+    async fn ipam_release_address(
+        &self,
+        ipam: &Ipam,
+        pool_id: &str,
+        ip: &str,
+    ) -> Result<(), String> {
+        match ipam {
+            Ipam::Remote(r) => {
+                let req = iw::ReleaseAddressRequest {
+                    pool_id: pool_id.to_owned(),
+                    address: ip.to_owned(),
+                };
+                remote::<_, iw::ErrorResponse>(&r.handle, "IpamDriver.ReleaseAddress", &req)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.text)
+            }
+            Ipam::Builtin => {
+                let mut b = self.networks.builtin.lock().expect("builtin lock");
+                if let (Some((_, _, held)), Some((_, v))) = (b.pools.get_mut(pool_id), parse_ip(ip))
+                {
+                    held.remove(&v);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `ipamReleaseVersion`: gateway, aux addresses inside the pool, the pool.
+    /// Errors are only logged, as libnetwork does.
+    async fn release_pools(&self, ipam: &Ipam, pools: &[PoolData]) {
+        for p in pools {
+            let pool = Cidr::parse(&p.pool);
+            if let Some(gw) = p.gateway.as_deref().and_then(Cidr::parse) {
+                if let Err(e) = self.ipam_release_address(ipam, &p.pool_id, &gw.ip()).await {
+                    tracing::warn!("failed to release gateway ip address {}: {e}", gw.ip());
+                }
+            }
+            for a in p.aux.values().filter_map(|a| Cidr::parse(a)) {
+                if pool.is_some_and(|pc| pc.contains(a.fam, a.addr)) {
+                    if let Err(e) = self.ipam_release_address(ipam, &p.pool_id, &a.ip()).await {
+                        tracing::warn!("failed to release secondary ip address {}: {e}", a.ip());
+                    }
+                }
+            }
+            if let Err(e) = self.ipam_release_pool(ipam, &p.pool_id).await {
+                tracing::warn!("failed to release address pool {}: {e}", p.pool_id);
+            }
+        }
+    }
+
+    /// `ipamAllocateVersion` for one family. On failure the pools obtained
+    /// for this family are released (libnetwork's deferred ReleasePool).
+    async fn allocate_family(
+        &self,
+        ipam: &Ipam,
+        configs: &[SubnetConfig],
+        opts: &BTreeMap<String, String>,
+        v6: bool,
+    ) -> Result<Vec<PoolData>, EngineError> {
+        let mut done: Vec<PoolData> = Vec::new();
+        let mut result = Ok(());
+        for cfg in configs {
+            let mut p = match self
+                .ipam_request_pool(ipam, &cfg.subnet, &cfg.ip_range, opts, v6)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    result = Err(internal(e));
+                    break;
+                }
+            };
+            let pool_id = p.pool_id.clone();
+            done.push(p.clone());
+            // The gateway: from the pool's Data, unless the user named one.
+            if p.gateway.is_none() || !cfg.gateway.is_empty() {
+                let gw_opts = BTreeMap::from([(
+                    iw::REQUEST_ADDRESS_TYPE.to_owned(),
+                    iw::GATEWAY_ADDRESS_TYPE.to_owned(),
+                )]);
+                match self
+                    .ipam_request_address(ipam, &pool_id, &cfg.gateway, Some(gw_opts))
+                    .await
+                {
+                    Ok(a) => p.gateway = Some(a),
+                    Err(e) => {
+                        result = Err(internal(format!(
+                            "failed to allocate gateway ({}): {e}",
+                            cfg.gateway
+                        )));
+                        break;
+                    }
+                }
+            }
+            let mut aux_failed = None;
+            for (k, v) in &cfg.aux {
+                match self.ipam_request_address(ipam, &pool_id, v, None).await {
+                    Ok(a) => {
+                        p.aux.insert(k.clone(), a);
+                    }
+                    Err(e) => {
+                        aux_failed = Some(internal(format!(
+                            "failed to allocate secondary ip address ({k}:{v}): {e}"
+                        )));
+                        break;
+                    }
+                }
+            }
+            *done.last_mut().expect("pushed") = p;
+            if let Some(e) = aux_failed {
+                result = Err(e);
+                break;
+            }
+        }
+        match result {
+            Ok(()) => Ok(done),
+            Err(e) => {
+                for p in done.iter().rev() {
+                    let _ = self.ipam_release_pool(ipam, &p.pool_id).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `docker network create`: returns the network ID.
+    pub async fn network_create(&self, spec: &NetworkCreate) -> Result<String, EngineError> {
+        if self.net_lock().values().any(|n| n.name == spec.name) {
+            return Err(EngineError::new(
+                409,
+                format!("network with name {} already exists", spec.name),
+            ));
+        }
+        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(|e| EngineError::new(400, e))?;
+        let driver = spec.driver.clone().unwrap_or_else(|| "bridge".into());
+        let remote_driver = match driver.as_str() {
+            "bridge" => None,
+            "host" | "null" | "none" => {
+                return Err(EngineError::new(
+                    403,
+                    format!("only one instance of \"{driver}\" network is allowed"),
+                ))
+            }
+            other => Some(self.resolve_net_driver(other).await?),
+        };
+        let ipam_name = spec.ipam_driver.clone().unwrap_or_else(|| "default".into());
+        let ipam = self.resolve_ipam(&ipam_name).await?;
+        let v4 = self
+            .allocate_family(&ipam, &v4cfg, &spec.ipam_opts, false)
+            .await?;
+        let v6 = if spec.ipv6 {
+            match self
+                .allocate_family(&ipam, &v6cfg, &spec.ipam_opts, true)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    self.release_pools(&ipam, &v4).await;
+                    return Err(e);
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let id = self.random_id();
+        if let Some(d) = &remote_driver {
+            let data = |pools: &[PoolData]| -> Vec<nw::IpamData> {
+                pools
+                    .iter()
+                    .map(|p| nw::IpamData {
+                        address_space: p.address_space.clone(),
+                        pool: p.pool.clone(),
+                        gateway: p.gateway.clone().unwrap_or_default(),
+                        aux_addresses: (!p.aux.is_empty()).then(|| p.aux.clone()),
+                    })
+                    .collect()
+            };
+            let mut options = Map::new();
+            options.insert("com.docker.network.enable_ipv6".into(), json!(spec.ipv6));
+            options.insert("com.docker.network.generic".into(), json!(spec.opts));
+            let req = nw::CreateNetworkRequest {
+                network_id: id.clone(),
+                options: Some(options),
+                ipv4_data: Some(data(&v4)),
+                ipv6_data: Some(data(&v6)),
+            };
+            if let Err(e) =
+                remote::<_, nw::ErrResponse>(&d.handle, "NetworkDriver.CreateNetwork", &req).await
+            {
+                self.release_pools(&ipam, &v4).await;
+                self.release_pools(&ipam, &v6).await;
+                return Err(internal(e.text));
+            }
+        }
+        self.net_lock().insert(
+            id.clone(),
+            Network {
+                id: id.clone(),
+                name: spec.name.clone(),
+                driver,
+                ipam_driver: ipam_name,
+                ipam_opts: spec.ipam_opts.clone(),
+                opts: spec.opts.clone(),
+                ipv6: spec.ipv6,
+                user_subnet: !spec.subnets.is_empty(),
+                v4,
+                v6,
+                attached: BTreeMap::new(),
+                predefined: false,
+                created: created_now(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// `docker network rm`.
+    pub async fn network_rm(&self, key: &str) -> Result<(), EngineError> {
+        let id = self.find_network(key)?;
+        let net = self.with_network(&id, |n| n.clone()).expect("found");
+        if net.predefined {
+            return Err(EngineError::new(
+                403,
+                format!(
+                    "{} is a pre-defined network and cannot be removed",
+                    net.name
+                ),
+            ));
+        }
+        if net.attached.values().any(|a| a.endpoint.is_some()) {
+            return Err(EngineError::new(
+                403,
+                format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    net.name, net.id
+                ),
+            ));
+        }
+        let driver = match net.driver.as_str() {
+            "bridge" => None,
+            d => Some(self.resolve_net_driver(d).await?),
+        };
+        let ipam = self.resolve_ipam(&net.ipam_driver).await?;
+        self.release_pools(&ipam, &net.v4).await;
+        self.release_pools(&ipam, &net.v6).await;
+        if let Some(d) = driver {
+            let req = nw::NetworkRequest {
+                network_id: net.id.clone(),
+            };
+            if let Err(e) =
+                remote::<_, nw::ErrResponse>(&d.handle, "NetworkDriver.DeleteNetwork", &req).await
+            {
+                tracing::warn!("driver failed to delete network {}: {}", net.id, e.text);
+            }
+        }
+        self.net_lock().remove(&id);
+        Ok(())
+    }
+
+    /// Records a container's configured network at `docker create`, checking
+    /// that the network exists (dockerd looks it up then).
+    pub(crate) fn network_attach_config(
+        &self,
+        container_id: &str,
+        container_name: &str,
+        network: &str,
+        ip: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let nid = self.find_network(network)?;
+        let seq = self.next_seq();
+        self.with_network(&nid, |n| {
+            n.attached.insert(
+                container_id.to_owned(),
+                Attachment {
+                    container_name: container_name.to_owned(),
+                    ip: ip.map(str::to_owned),
+                    endpoint: None,
+                    seq,
+                },
+            );
+        });
+        Ok(())
+    }
+
+    fn next_seq(&self) -> u64 {
+        let mut s = self.networks.seq.lock().expect("seq lock");
+        *s += 1;
+        *s
+    }
+
+    /// Networks a container is configured on, in the order it joined them.
+    fn container_networks(&self, container_id: &str) -> Vec<String> {
+        let table = self.net_lock();
+        let mut v: Vec<(u64, String)> = table
+            .values()
+            .filter_map(|n| n.attached.get(container_id).map(|a| (a.seq, n.id.clone())))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Container start: an endpoint on every configured network. On failure
+    /// the endpoints made so far are removed again.
+    pub(crate) async fn networks_connect_all(&self, container_id: &str) -> Result<(), EngineError> {
+        for nid in self.container_networks(container_id) {
+            if let Err(e) = self.endpoint_create(&nid, container_id).await {
+                self.networks_disconnect_all(container_id).await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Container stop: every endpoint removed, addresses released.
+    pub(crate) async fn networks_disconnect_all(&self, container_id: &str) {
+        for nid in self.container_networks(container_id) {
+            self.endpoint_delete(&nid, container_id).await;
+        }
+    }
+
+    /// Container removal: forget its network configuration.
+    pub(crate) fn networks_forget(&self, container_id: &str) {
+        for n in self.net_lock().values_mut() {
+            n.attached.remove(container_id);
+        }
+    }
+
+    async fn endpoint_create(&self, nid: &str, container_id: &str) -> Result<(), EngineError> {
+        let Some((net, att)) =
+            self.with_network(nid, |n| (n.clone(), n.attached.get(container_id).cloned()))
+        else {
+            return Ok(());
+        };
+        let Some(att) = att else { return Ok(()) };
+        if att.endpoint.is_some() {
+            return Ok(());
+        }
+        if net.predefined {
+            if att.ip.is_some() {
+                return Err(EngineError::new(
+                    400,
+                    "user specified IP address is supported on user defined networks only",
+                ));
+            }
+            return Ok(());
+        }
+        if att.ip.is_some() && !net.user_subnet {
+            return Err(EngineError::new(
+                400,
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
+            ));
+        }
+        let ipam = self.resolve_ipam(&net.ipam_driver).await?;
+        let mac_opts = match &ipam {
+            Ipam::Remote(r) if r.caps.requires_mac_address => Some(BTreeMap::from([(
+                iw::MAC_ADDRESS_OPTION.to_owned(),
+                self.random_mac(),
+            )])),
+            _ => None,
+        };
+        let v4 = self
+            .assign_address(&ipam, &net, &net.v4, att.ip.as_deref(), mac_opts.clone(), 4)
+            .await?;
+        let v6 = if net.v6.is_empty() {
+            None
+        } else {
+            match self
+                .assign_address(&ipam, &net, &net.v6, None, mac_opts, 6)
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    self.release_endpoint_addresses(&ipam, &v4, &None).await;
+                    return Err(e);
+                }
+            }
+        };
+        let mut ep = Endpoint {
+            id: self.random_id(),
+            v4,
+            v6,
+            programmed: false,
+        };
+        if net.driver != "bridge" {
+            let d = match self.resolve_net_driver(&net.driver).await {
+                Ok(d) => d,
+                Err(e) => {
+                    self.release_endpoint_addresses(&ipam, &ep.v4, &ep.v6).await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = self.driver_join(&d, &net, &mut ep).await {
+                self.release_endpoint_addresses(&ipam, &ep.v4, &ep.v6).await;
+                return Err(e);
+            }
+        }
+        self.with_network(nid, |n| {
+            if let Some(a) = n.attached.get_mut(container_id) {
+                a.endpoint = Some(ep);
+            }
+        });
+        Ok(())
+    }
+
+    fn random_mac(&self) -> String {
+        let id = self.random_id();
+        format!(
+            "02:42:{}:{}:{}:{}",
+            &id[0..2],
+            &id[2..4],
+            &id[4..6],
+            &id[6..8]
+        )
+    }
+
+    /// `assignAddressVersion`: the first pool (containing `--ip`, if given)
+    /// that grants an address.
+    async fn assign_address(
+        &self,
+        ipam: &Ipam,
+        net: &Network,
+        pools: &[PoolData],
+        ip: Option<&str>,
+        opts: Option<BTreeMap<String, String>>,
+        version: u8,
+    ) -> Result<Option<(String, String)>, EngineError> {
+        let wanted = match ip {
+            Some(s) => Some(parse_ip(s).ok_or_else(|| {
+                EngineError::new(400, format!("invalid IPv{version} address: {s}"))
+            })?),
+            None => None,
+        };
+        for p in pools {
+            if let (Some((fam, v)), Some(c)) = (wanted, Cidr::parse(&p.pool)) {
+                if !c.contains(fam, v) {
+                    continue;
+                }
+            }
+            match self
+                .ipam_request_address(ipam, &p.pool_id, ip.unwrap_or(""), opts.clone())
+                .await
+            {
+                Ok(a) => return Ok(Some((p.pool_id.clone(), a))),
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        if let Some(ip) = ip {
+            return Err(EngineError::new(
+                400,
+                format!(
+                    "Invalid address {ip}: It does not belong to any of this network's subnets"
+                ),
+            ));
+        }
+        if pools.is_empty() {
+            return Ok(None);
+        }
+        Err(internal(format!(
+            "no available IPv{version} addresses on this network's address pools: {} ({})",
+            net.name, net.id
+        )))
+    }
+
+    async fn release_endpoint_addresses(
+        &self,
+        ipam: &Ipam,
+        v4: &Option<(String, String)>,
+        v6: &Option<(String, String)>,
+    ) {
+        for (pool_id, addr) in [v4, v6].into_iter().flatten() {
+            let ip = Cidr::parse(addr).map(|c| c.ip()).unwrap_or_default();
+            if let Err(e) = self.ipam_release_address(ipam, pool_id, &ip).await {
+                tracing::warn!("failed to release ip address {ip} on delete of endpoint: {e}");
+            }
+        }
+    }
+
+    /// CreateEndpoint, Join and (when the driver is the gateway)
+    /// ProgramExternalConnectivity.
+    async fn driver_join(
+        &self,
+        d: &NetReg,
+        net: &Network,
+        ep: &mut Endpoint,
+    ) -> Result<(), EngineError> {
+        let ep_opts = || {
+            let mut m = Map::new();
+            m.insert("com.docker.network.endpoint.exposedports".into(), json!([]));
+            m.insert("com.docker.network.portmap".into(), json!([]));
+            m
+        };
+        let addr =
+            |a: &Option<(String, String)>| a.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+        let req = nw::CreateEndpointRequest {
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+            interface: Some(nw::EndpointInterface {
+                address: addr(&ep.v4),
+                address_ipv6: addr(&ep.v6),
+                mac_address: String::new(),
+            }),
+            options: Some(ep_opts()),
+        };
+        remote::<_, nw::CreateEndpointResponse>(&d.handle, "NetworkDriver.CreateEndpoint", &req)
+            .await
+            .map_err(|e| internal(e.text))?;
+        let ep_req = nw::EndpointRequest {
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+        };
+        let join = nw::JoinRequest {
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+            sandbox_key: format!("/var/run/docker/netns/{}", &self.random_id()[..12]),
+            options: Some(ep_opts()),
+        };
+        let joined: nw::JoinResponse = match remote(&d.handle, "NetworkDriver.Join", &join).await {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = remote::<_, nw::ErrResponse>(
+                    &d.handle,
+                    "NetworkDriver.DeleteEndpoint",
+                    &ep_req,
+                )
+                .await;
+                return Err(internal(e.text));
+            }
+        };
+        if !joined.gateway.is_empty() || !joined.gateway_ipv6.is_empty() {
+            let req = nw::ProgramExternalConnectivityRequest {
+                network_id: net.id.clone(),
+                endpoint_id: ep.id.clone(),
+                options: Some(ep_opts()),
+            };
+            match remote::<_, nw::ErrResponse>(
+                &d.handle,
+                "NetworkDriver.ProgramExternalConnectivity",
+                &req,
+            )
+            .await
+            {
+                Ok(_) => ep.programmed = true,
+                // 404: the driver does not implement it, which is fine.
+                Err(e) if e.not_found => {}
+                Err(e) => {
+                    let _ = remote::<_, nw::ErrResponse>(&d.handle, "NetworkDriver.Leave", &ep_req)
+                        .await;
+                    let _ = remote::<_, nw::ErrResponse>(
+                        &d.handle,
+                        "NetworkDriver.DeleteEndpoint",
+                        &ep_req,
+                    )
+                    .await;
+                    return Err(internal(e.text));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn endpoint_delete(&self, nid: &str, container_id: &str) {
+        let Some((net, ep)) = self.with_network(nid, |n| {
+            let ep = n
+                .attached
+                .get_mut(container_id)
+                .and_then(|a| a.endpoint.take());
+            (n.clone(), ep)
+        }) else {
+            return;
+        };
+        let Some(ep) = ep else { return };
+        if net.driver != "bridge" {
+            match self.resolve_net_driver(&net.driver).await {
+                Ok(d) => {
+                    let req = nw::EndpointRequest {
+                        network_id: net.id.clone(),
+                        endpoint_id: ep.id.clone(),
+                    };
+                    if ep.programmed {
+                        if let Err(e) = remote::<_, nw::ErrResponse>(
+                            &d.handle,
+                            "NetworkDriver.RevokeExternalConnectivity",
+                            &req,
+                        )
+                        .await
+                        {
+                            if !e.not_found {
+                                tracing::warn!(
+                                    "driver failed revoking external connectivity: {}",
+                                    e.text
+                                );
+                            }
+                        }
+                    }
+                    for m in ["NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"] {
+                        if let Err(e) = remote::<_, nw::ErrResponse>(&d.handle, m, &req).await {
+                            tracing::warn!("{m} of endpoint {} failed: {}", ep.id, e.text);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        match self.resolve_ipam(&net.ipam_driver).await {
+            Ok(ipam) => self.release_endpoint_addresses(&ipam, &ep.v4, &ep.v6).await,
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+
+    /// `docker network connect`.
+    pub async fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        ip: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let cid = self.container_id(container)?;
+        let nid = self.find_network(network)?;
+        let name = self.container_name(&cid);
+        let already = self
+            .with_network(&nid, |n| n.attached.contains_key(&cid))
+            .unwrap_or(false);
+        if already {
+            let nname = self
+                .with_network(&nid, |n| n.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::new(
+                403,
+                format!("endpoint with name {name} already exists in network {nname}"),
+            ));
+        }
+        self.network_attach_config(&cid, &name, &nid, ip)?;
+        if self.container_state(&cid)? == super::ContainerState::Running {
+            if let Err(e) = self.endpoint_create(&nid, &cid).await {
+                self.with_network(&nid, |n| n.attached.remove(&cid));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// `docker network disconnect`.
+    pub async fn network_disconnect(
+        &self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), EngineError> {
+        let cid = self.container_id(container)?;
+        let nid = self.find_network(network)?;
+        let attached = self
+            .with_network(&nid, |n| n.attached.contains_key(&cid))
+            .unwrap_or(false);
+        if !attached {
+            let nname = self
+                .with_network(&nid, |n| n.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::new(
+                403,
+                format!("container {cid} is not connected to network {nname}"),
+            ));
+        }
+        self.endpoint_delete(&nid, &cid).await;
+        self.with_network(&nid, |n| n.attached.remove(&cid));
+        Ok(())
+    }
+
+    /// Daemon restart: libnetwork starts with an empty driver registry and,
+    /// restoring the stored networks, looks up their remote IPAM drivers
+    /// again (activating them); remote network drivers stay lazy.
+    pub(crate) async fn networks_restart(&self) {
+        self.networks
+            .drivers
+            .ipam
+            .lock()
+            .expect("drivers lock")
+            .clear();
+        self.networks
+            .drivers
+            .net
+            .lock()
+            .expect("drivers lock")
+            .clear();
+        let mut names: Vec<String> = Vec::new();
+        for n in self.net_lock().values() {
+            if n.ipam_driver != "default" && !names.contains(&n.ipam_driver) {
+                names.push(n.ipam_driver.clone());
+            }
+        }
+        for name in names {
+            if let Err(e) = self.resolve_ipam(&name).await {
+                tracing::warn!("restoring networks: ipam driver {name}: {e}");
+            }
+        }
+    }
+
+    fn inspect_network(&self, n: &Network) -> Value {
+        let config = |p: &PoolData| {
+            let mut m = Map::new();
+            m.insert("Subnet".into(), json!(p.pool));
+            if !p.ip_range.is_empty() {
+                m.insert("IPRange".into(), json!(p.ip_range));
+            }
+            if let Some(gw) = p.gateway.as_deref().and_then(Cidr::parse) {
+                m.insert("Gateway".into(), json!(gw.ip()));
+            }
+            if !p.aux.is_empty() {
+                let aux: Map<String, Value> = p
+                    .aux
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            json!(Cidr::parse(v).map(|c| c.ip()).unwrap_or_default()),
+                        )
+                    })
+                    .collect();
+                m.insert("AuxiliaryAddresses".into(), Value::Object(aux));
+            }
+            Value::Object(m)
+        };
+        let containers: Map<String, Value> = n
+            .attached
+            .iter()
+            .filter_map(|(cid, a)| {
+                a.endpoint.as_ref().map(|ep| {
+                    let addr = |x: &Option<(String, String)>| {
+                        x.as_ref().map(|(_, c)| c.clone()).unwrap_or_default()
+                    };
+                    (
+                        cid.clone(),
+                        json!({
+                            "Name": a.container_name,
+                            "EndpointID": ep.id,
+                            "MacAddress": "",
+                            "IPv4Address": addr(&ep.v4),
+                            "IPv6Address": addr(&ep.v6),
+                        }),
+                    )
+                })
+            })
+            .collect();
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv6": n.ipv6,
+            "IPAM": {
+                "Driver": n.ipam_driver,
+                "Options": n.ipam_opts,
+                "Config": n.v4.iter().chain(&n.v6).map(config).collect::<Vec<_>>(),
+            },
+            "Internal": false,
+            "Attachable": false,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": n.opts,
+            "Labels": {},
+        })
+    }
+
+    /// Runs one `docker network …` command as the CLI would.
+    pub(crate) async fn docker_network(&self, cmd: &NetworkCommand) -> Outcome {
+        match cmd {
+            NetworkCommand::Create(spec) => match self.network_create(spec).await {
+                Ok(id) => Outcome::ok(id),
+                Err(e) => Outcome::failed(e.message),
+            },
+            NetworkCommand::Rm { names } => {
+                let mut out = Vec::new();
+                let mut errors = Vec::new();
+                for n in names {
+                    match self.network_rm(n).await {
+                        Ok(()) => out.push(n.clone()),
+                        Err(e) => errors.push(e.message),
+                    }
+                }
+                Outcome {
+                    error: (!errors.is_empty()).then(|| errors.join("\n")),
+                    stdout: out.join("\n"),
+                }
+            }
+            NetworkCommand::Ls { quiet, filters } => {
+                let mut nets: Vec<Network> = self
+                    .net_lock()
+                    .values()
+                    .filter(|n| network_matches(n, filters))
+                    .cloned()
+                    .collect();
+                nets.sort_by(|a, b| a.name.cmp(&b.name));
+                if *quiet {
+                    return Outcome::ok(
+                        nets.iter()
+                            .map(|n| n.id[..12].to_owned())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                }
+                let mut rows = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
+                    .map(str::to_owned)
+                    .to_vec()];
+                rows.extend(
+                    nets.into_iter()
+                        .map(|n| vec![n.id[..12].to_owned(), n.name, n.driver, "local".to_owned()]),
+                );
+                Outcome::ok(tabwrite(&rows))
+            }
+            NetworkCommand::Inspect { format, names } => {
+                let mut items = Vec::new();
+                let mut errors = Vec::new();
+                for n in names {
+                    match self.find_network(n) {
+                        Ok(id) => {
+                            let net = self.with_network(&id, |x| x.clone()).expect("found");
+                            items.push(self.inspect_network(&net));
+                        }
+                        Err(_) => errors.push(format!("No such network: {n}")),
+                    }
+                }
+                let stdout = match format {
+                    Some(f) => items
+                        .iter()
+                        .map(|v| go_template(f, v))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    None if items.is_empty() => "[]".into(),
+                    None => indent4(&Value::Array(items)),
+                };
+                Outcome {
+                    error: (!errors.is_empty()).then(|| errors.join("\n")),
+                    stdout,
+                }
+            }
+            NetworkCommand::Connect {
+                ip,
+                network,
+                container,
+            } => match self
+                .network_connect(network, container, ip.as_deref())
+                .await
+            {
+                Ok(()) => Outcome::ok(""),
+                Err(e) => Outcome::failed(e.message),
+            },
+            NetworkCommand::Disconnect {
+                network, container, ..
+            } => match self.network_disconnect(network, container).await {
+                Ok(()) => Outcome::ok(""),
+                Err(e) => Outcome::failed(e.message),
+            },
+        }
+    }
+}
+
+fn network_matches(n: &Network, filters: &[KeyValue]) -> bool {
+    filters.iter().all(|f| match f.key.as_str() {
+        "name" => n.name.contains(&f.value),
+        "driver" => n.driver == f.value,
+        "id" => n.id.starts_with(&f.value),
+        "type" => (f.value == "builtin") == n.predefined,
+        _ => true,
+    })
+}
+
+/// One `--subnet` with its gateway, range and aux addresses.
+#[derive(Debug, Clone, Default)]
+struct SubnetConfig {
+    subnet: String,
+    ip_range: String,
+    gateway: String,
+    aux: BTreeMap<String, String>,
+}
+
+/// The CLI's `consolidateIpam`: each gateway, ip-range and aux address goes
+/// with the subnet containing it; split by family. Without any subnet there
+/// is one empty IPv4 config (and one IPv6 config for `--ipv6`).
+fn subnet_configs(spec: &NetworkCreate) -> Result<(Vec<SubnetConfig>, Vec<SubnetConfig>), String> {
+    if spec.subnets.is_empty() {
+        if !spec.gateways.is_empty() || !spec.ip_ranges.is_empty() || !spec.aux_addresses.is_empty()
+        {
+            return Err("every ip-range or gateway must have a corresponding subnet".into());
+        }
+        return Ok((vec![SubnetConfig::default()], vec![SubnetConfig::default()]));
+    }
+    let mut cfgs: Vec<(Cidr, SubnetConfig)> = Vec::new();
+    for s in &spec.subnets {
+        let c = Cidr::parse(s).ok_or_else(|| format!("invalid CIDR address: {s}"))?;
+        if cfgs.iter().any(|(o, _)| o.overlaps(&c)) {
+            return Err("multiple overlapping subnet configuration is not allowed".into());
+        }
+        cfgs.push((
+            c,
+            SubnetConfig {
+                subnet: s.clone(),
+                ..Default::default()
+            },
+        ));
+    }
+    for r in &spec.ip_ranges {
+        let rc = Cidr::parse(r).ok_or_else(|| format!("invalid CIDR address: {r}"))?;
+        let cfg = cfgs
+            .iter_mut()
+            .find(|(c, _)| c.contains(rc.fam, rc.first()))
+            .ok_or_else(|| format!("no matching subnet for range {r}"))?;
+        if !cfg.1.ip_range.is_empty() {
+            return Err(format!(
+                "cannot configure multiple ranges ({r}, {}) on the same subnet ({})",
+                cfg.1.ip_range, cfg.1.subnet
+            ));
+        }
+        cfg.1.ip_range = r.clone();
+    }
+    for g in &spec.gateways {
+        let (fam, v) = parse_ip(g).ok_or_else(|| format!("invalid gateway address {g}"))?;
+        let cfg = cfgs
+            .iter_mut()
+            .find(|(c, _)| c.contains(fam, v))
+            .ok_or_else(|| format!("no matching subnet for gateway {g}"))?;
+        if !cfg.1.gateway.is_empty() {
+            return Err(format!(
+                "cannot configure multiple gateways ({g}, {}) for the same subnet ({})",
+                cfg.1.gateway, cfg.1.subnet
+            ));
+        }
+        cfg.1.gateway = g.clone();
+    }
+    for (k, a) in &spec.aux_addresses {
+        let (fam, v) = parse_ip(a).ok_or_else(|| format!("invalid aux-address {a}"))?;
+        let cfg = cfgs
+            .iter_mut()
+            .find(|(c, _)| c.contains(fam, v))
+            .ok_or_else(|| format!("no matching subnet for aux-address {a}"))?;
+        cfg.1.aux.insert(k.clone(), a.clone());
+    }
+    let (v4, v6): (Vec<_>, Vec<_>) = cfgs.into_iter().partition(|(c, _)| c.fam == Fam::V4);
+    let mut v4: Vec<SubnetConfig> = v4.into_iter().map(|(_, s)| s).collect();
+    let mut v6: Vec<SubnetConfig> = v6.into_iter().map(|(_, s)| s).collect();
+    // A family without subnets still gets one pool of the driver's choosing.
+    if v4.is_empty() {
+        v4.push(SubnetConfig::default());
+    }
+    if v6.is_empty() {
+        v6.push(SubnetConfig::default());
+    }
+    Ok((v4, v6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_math_matches_go() {
+        let c = Cidr::parse("198.18.0.2/24").unwrap();
+        assert_eq!(c.ip(), "198.18.0.2");
+        assert_eq!(c.network(), "198.18.0.0/24");
+        assert!(Cidr::parse("198.18.0.2").is_none());
+        let v6 = Cidr::parse("fd00:2::2/64").unwrap();
+        assert_eq!(v6.ip(), "fd00:2::2");
+        assert_eq!(v6.network(), "fd00:2::/64");
+    }
+
+    #[test]
+    fn gateways_ranges_and_aux_addresses_follow_their_subnet() {
+        let spec = NetworkCreate {
+            name: "n".into(),
+            subnets: vec!["10.98.0.0/24".into(), "fd00:2::/64".into()],
+            gateways: vec!["fd00:2::9".into()],
+            aux_addresses: BTreeMap::from([("a".into(), "10.98.0.5".into())]),
+            ..Default::default()
+        };
+        let (v4, v6) = subnet_configs(&spec).unwrap();
+        assert_eq!(v4[0].aux["a"], "10.98.0.5");
+        assert_eq!(v6[0].gateway, "fd00:2::9");
+        let bad = NetworkCreate {
+            gateways: vec!["10.1.1.1".into()],
+            ..spec
+        };
+        assert_eq!(
+            subnet_configs(&bad).unwrap_err(),
+            "no matching subnet for gateway 10.1.1.1"
+        );
+    }
+}
