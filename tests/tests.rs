@@ -2,4 +2,5 @@
 
 mod it {
     mod golden;
+    mod golden_authz;
 }

@@ -165,7 +165,12 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         clock: VirtualClock::new(),
         seed: opts.seed,
     });
-    let mut launcher = Launcher::new(opts.transport, dirs);
+    engine.set_authorization_plugins(opts.authorization_plugins.clone());
+    let base = scenario
+        .path
+        .parent()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()));
+    let mut launcher = Launcher::new(opts.transport, dirs).base_dir(base);
     let mut vars = Vars::new();
     let mut last_action = None;
     for step in &scenario.steps {
@@ -254,17 +259,24 @@ async fn run_directive(
             Ok(Outcome::ok(""))
         }
         Directive::RestartDaemon => {
-            engine.restart_daemon().await.map_err(|e| anyhow::anyhow!(e))?;
+            engine
+                .restart_daemon()
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             Ok(Outcome::ok(""))
         }
         Directive::RestartPlugin(name) => {
             launcher.restart(name, engine.registry()).await?;
             Ok(Outcome::ok(""))
         }
-        Directive::AuthorizationPlugins(names) if names.is_empty() => Ok(Outcome::ok("")),
-        Directive::AuthorizationPlugins(_) => anyhow::bail!(
-            "the authorization layer of the simulated engine is not built yet (authz chains cannot run)"
-        ),
-        Directive::User(_) => Ok(Outcome::ok("")),
+        Directive::AuthorizationPlugins(names) => {
+            // Daemon configuration: it applies from the daemon's (next) start.
+            engine.set_authorization_plugins(names.clone());
+            Ok(Outcome::ok(""))
+        }
+        Directive::User(cn) => {
+            engine.set_user(cn.clone());
+            Ok(Outcome::ok(""))
+        }
     }
 }

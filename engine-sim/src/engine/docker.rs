@@ -5,11 +5,13 @@
 //! several names as the CLI does, formats tables like the CLI's tabwriter, and
 //! keeps going after an error on one name, failing the command at the end.
 
+use super::api::{query, query_escape, ApiRequest, ApiResponse};
 use super::containers::{ContainerSpec as EngineSpec, ContainerState, MountSpec};
 use super::volumes::VolumeInfo;
 use super::{Engine, EngineError};
 use crate::scenario::{
-    ContainerSpec, CpDirection, DockerCommand, KeyValue, Outcome, VolumeCommand, VolumeSource,
+    ContainerSpec, CpCommand, CpDirection, DockerCommand, KeyValue, Outcome, RestartPolicy,
+    VolumeCommand, VolumeSource,
 };
 use serde_json::{json, Value};
 
@@ -20,50 +22,96 @@ pub const API_VERSION: &str = "1.41";
 
 impl Engine {
     /// Runs one docker command as the CLI would and reports its outcome.
+    ///
+    /// Each command is the CLI's sequence of Engine API requests (see
+    /// [`super::api`]): `HEAD /_ping` first, then the command's requests, each
+    /// through the daemon's authz chain around the handler doing the work.
     pub async fn docker(&self, cmd: &DockerCommand) -> Outcome {
+        // The daemon starts (validating its authz plugins) before it serves.
+        if let Err(e) = self.ensure_started().await {
+            return Outcome::failed(e.message);
+        }
+        if let Err(e) = self.ping().await {
+            return Outcome::failed(e.message);
+        }
         match cmd {
             DockerCommand::Volume(v) => self.docker_volume(v).await,
-            DockerCommand::Create(spec) => match self.container_create(engine_spec(spec)).await {
+            DockerCommand::Create(spec) => match self.api_create(spec, true).await {
                 Ok(id) => Outcome::ok(id),
                 Err(e) => Outcome::failed(e.message),
             },
-            DockerCommand::Run { spec, detach } => {
-                match self.container_run(engine_spec(spec), *detach).await {
-                    Ok((id, _)) if *detach => Outcome::ok(id),
-                    Ok((_, 0)) => Outcome::ok(""),
-                    Ok((_, code)) => {
-                        Outcome::failed(format!("container exited with status {code}"))
-                    }
-                    Err(e) => Outcome::failed(e.message),
-                }
-            }
+            DockerCommand::Run { spec, detach } => match self.api_run(spec, *detach).await {
+                Ok((id, _)) if *detach => Outcome::ok(id),
+                Ok((_, 0)) => Outcome::ok(""),
+                Ok((_, code)) => Outcome::failed(format!("container exited with status {code}")),
+                Err(e) => Outcome::failed(e.message),
+            },
             DockerCommand::Start { containers } => {
                 self.each(containers, |c| async move {
-                    self.container_start(&c).await.map(|()| c)
+                    self.api_start(&c).await.map(|()| c)
                 })
                 .await
             }
-            DockerCommand::Stop { containers, .. } => {
+            DockerCommand::Stop { time, containers } => {
                 self.each(containers, |c| async move {
-                    self.container_stop(&c, 143).await.map(|()| c)
+                    let q = query(
+                        &time
+                            .map(|t| ("t", t.to_string()))
+                            .into_iter()
+                            .collect::<Vec<_>>(),
+                    );
+                    let req = ApiRequest::post(&format!("/containers/{c}/stop{q}"));
+                    self.api(req, || async {
+                        let running =
+                            self.container_state(&c).ok() == Some(ContainerState::Running);
+                        self.container_stop(&c, 143).await?;
+                        Ok(((), ApiResponse::empty(if running { 204 } else { 304 })))
+                    })
+                    .await
+                    .map(|()| c)
                 })
                 .await
             }
             DockerCommand::Kill { containers } => {
                 self.each(containers, |c| async move {
-                    self.container_kill(&c).await.map(|()| c)
+                    let req = ApiRequest::post(&format!("/containers/{c}/kill"));
+                    self.api(req, || async {
+                        self.container_kill(&c).await?;
+                        Ok(((), ApiResponse::empty(204)))
+                    })
+                    .await
+                    .map(|()| c)
                 })
                 .await
             }
-            DockerCommand::Restart { containers, .. } => {
+            DockerCommand::Restart { time, containers } => {
                 self.each(containers, |c| async move {
-                    self.container_restart(&c).await.map(|()| c)
+                    let q = query(
+                        &time
+                            .map(|t| ("t", t.to_string()))
+                            .into_iter()
+                            .collect::<Vec<_>>(),
+                    );
+                    let req = ApiRequest::post(&format!("/containers/{c}/restart{q}"));
+                    self.api(req, || async {
+                        self.container_restart(&c).await?;
+                        Ok(((), ApiResponse::empty(204)))
+                    })
+                    .await
+                    .map(|()| c)
                 })
                 .await
             }
             DockerCommand::Wait { containers } => {
                 self.each(containers, |c| async move {
-                    self.container_wait(&c).await.map(|code| code.to_string())
+                    let req = ApiRequest::post(&format!("/containers/{c}/wait"));
+                    // The handler flushes its headers before waiting: AuthZRes
+                    // sees nothing of the response.
+                    self.api(req, || async {
+                        let code = self.container_wait(&c).await?;
+                        Ok((code.to_string(), ApiResponse::flushed()))
+                    })
+                    .await
                 })
                 .await
             }
@@ -73,7 +121,21 @@ impl Engine {
                 containers,
             } => {
                 self.each(containers, |c| async move {
-                    match self.container_rm(&c, *force, *volumes).await {
+                    let mut q = Vec::new();
+                    if *force {
+                        q.push(("force", "1".to_owned()));
+                    }
+                    if *volumes {
+                        q.push(("v", "1".to_owned()));
+                    }
+                    let req = ApiRequest::delete(&format!("/containers/{c}{}", query(&q)));
+                    let result = self
+                        .api(req, || async {
+                            self.container_rm(&c, *force, *volumes).await?;
+                            Ok(((), ApiResponse::empty(204)))
+                        })
+                        .await;
+                    match result {
                         Ok(()) => Ok(c),
                         // `rm -f` of a missing container prints the daemon's
                         // error but exits 0 (recorded: tests/golden/v-in-use.jsonl).
@@ -83,20 +145,144 @@ impl Engine {
                 })
                 .await
             }
-            DockerCommand::Cp(cp) => {
-                let rounds = match cp.direction {
-                    CpDirection::FromContainer => 1,
-                    CpDirection::ToContainer => 2,
-                };
-                match self.container_cp(&cp.container, rounds).await {
-                    Ok(()) => Outcome::ok(""),
+            DockerCommand::Cp(cp) => match self.api_cp(cp).await {
+                Ok(()) => Outcome::ok(""),
+                Err(e) => Outcome::failed(e.message),
+            },
+            DockerCommand::Ps { all, quiet } => {
+                let req = ApiRequest::get(if *all {
+                    "/containers/json?all=1"
+                } else {
+                    "/containers/json"
+                });
+                let result = self
+                    .api(req, || async {
+                        let body = self.ps_json(*all);
+                        Ok(((), ApiResponse::json(200, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(()) => Outcome::ok(self.ps_text(*all, *quiet)),
                     Err(e) => Outcome::failed(e.message),
                 }
             }
-            DockerCommand::Ps { all, quiet } => Outcome::ok(self.ps_text(*all, *quiet)),
-            DockerCommand::Version { format } => Outcome::ok(version_text(format.as_deref())),
-            DockerCommand::Network(n) => self.docker_network(n).await,
+            DockerCommand::Version { format } => {
+                let result = self
+                    .api(ApiRequest::get("/version"), || async {
+                        Ok(((), ApiResponse::json(200, &version_json())))
+                    })
+                    .await;
+                match result {
+                    Ok(()) => Outcome::ok(version_text(format.as_deref())),
+                    Err(e) => Outcome::failed(e.message),
+                }
+            }
+            DockerCommand::Network(_) => Outcome::failed(
+                "drydock: docker network commands are not simulated yet (IPAM/network layer)",
+            ),
         }
+    }
+
+    /// `POST /containers/create[?name=N]` with the CLI's config. `attach`:
+    /// whether the CLI will attach to stdout/stderr (not with `-d`).
+    async fn api_create(&self, spec: &ContainerSpec, attach: bool) -> Result<String, EngineError> {
+        let q = query(
+            &spec
+                .name
+                .iter()
+                .map(|n| ("name", n.clone()))
+                .collect::<Vec<_>>(),
+        );
+        let req = ApiRequest::post_json(
+            &format!("/containers/create{q}"),
+            &create_body(spec, attach),
+        );
+        self.api(req, || async {
+            let id = self.container_create(engine_spec(spec)).await?;
+            let body = json!({"Id": id, "Warnings": []});
+            Ok((id, ApiResponse::json(201, &body)))
+        })
+        .await
+    }
+
+    /// `POST /containers/{c}/start`; starting a running container is 304.
+    async fn api_start(&self, c: &str) -> Result<(), EngineError> {
+        let req = ApiRequest::post(&format!("/containers/{c}/start"));
+        self.api(req, || async {
+            let running = self.container_state(c).ok() == Some(ContainerState::Running);
+            self.container_start(c).await?;
+            Ok(((), ApiResponse::empty(if running { 304 } else { 204 })))
+        })
+        .await
+    }
+
+    /// `docker run`: create; unless detached, attach; wait (the CLI opens it
+    /// before start so it cannot miss the exit); start. The attach and wait
+    /// requests stay open while the container runs: their AuthZRes come after
+    /// it finished (or, detached, once the CLI hangs up).
+    async fn api_run(
+        &self,
+        spec: &ContainerSpec,
+        detach: bool,
+    ) -> Result<(String, i32), EngineError> {
+        let id = self.api_create(spec, !detach).await?;
+        let attach = ApiRequest::post(&format!(
+            "/containers/{id}/attach?stderr=1&stdout=1&stream=1"
+        ))
+        .header("Connection", "Upgrade")
+        .header("Content-Type", "text/plain")
+        .header("Upgrade", "tcp");
+        if !detach {
+            self.api_open(&attach).await?;
+        }
+        let condition = if spec.rm { "removed" } else { "next-exit" };
+        let wait = ApiRequest::post(&format!("/containers/{id}/wait?condition={condition}"));
+        self.api_open(&wait).await?;
+        if let Err(e) = self.api_start(&id).await {
+            // A failed start of a --rm container still removes it.
+            if spec.rm {
+                let _ = self.container_rm(&id, true, true).await;
+            }
+            return Err(e);
+        }
+        if detach {
+            self.api_close(&wait, &ApiResponse::flushed()).await?;
+            return Ok((id, 0));
+        }
+        // The command runs to completion; the attach stream ends, then the
+        // container is cleaned up and the wait answers.
+        self.api_close(&attach, &ApiResponse::hijacked()).await?;
+        let code = self.container_wait(&id).await?;
+        self.api_close(&wait, &ApiResponse::flushed()).await?;
+        Ok((id, code))
+    }
+
+    /// `docker cp`: the CLI's archive requests; each one mounts the
+    /// container's volumes for the operation and unmounts them after.
+    async fn api_cp(&self, cp: &CpCommand) -> Result<(), EngineError> {
+        let c = &cp.container;
+        let path = query_escape(&cp.container_path);
+        let requests = match cp.direction {
+            CpDirection::FromContainer => {
+                vec![ApiRequest::get(&format!("/containers/{c}/archive?path={path}"))]
+            }
+            CpDirection::ToContainer => vec![
+                ApiRequest::head(&format!("/containers/{c}/archive?path={path}")),
+                ApiRequest::new(
+                    "PUT",
+                    format!("/v{API_VERSION}/containers/{c}/archive?noOverwriteDirNonDir=true&path={path}"),
+                )
+                .header("Content-Type", "application/x-tar"),
+            ],
+        };
+        for req in requests {
+            self.api(req, || async {
+                self.container_cp(c, 1).await?;
+                Ok(((), ApiResponse::opaque(200, "application/x-tar")))
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Runs `f` for every name like the CLI: outputs joined by newlines, errors
@@ -128,26 +314,55 @@ impl Engine {
                 opts,
                 labels,
             } => {
-                let name = name.clone().unwrap_or_else(|| self.random_id());
                 let driver = driver.clone().unwrap_or_else(|| "local".into());
-                // The CLI sends no DriverOpts map unless -o was given (recorded
-                // with a 20.10 daemon: `"Opts": null`).
-                let opts = (!opts.is_empty()).then(|| opts.clone());
-                let labels = (!labels.is_empty()).then(|| labels.clone());
-                match self
-                    .volumes()
-                    .create(&name, &driver, opts, labels, None)
-                    .await
-                {
-                    Ok((v, _)) => Outcome::ok(v.name),
+                let mut body = serde_json::Map::new();
+                body.insert("Driver".into(), json!(driver));
+                if !opts.is_empty() {
+                    body.insert("DriverOpts".into(), json!(opts));
+                }
+                if !labels.is_empty() {
+                    body.insert("Labels".into(), json!(labels));
+                }
+                if let Some(n) = name {
+                    body.insert("Name".into(), json!(n));
+                }
+                let req = ApiRequest::post_json("/volumes/create", &Value::Object(body));
+                let result = self
+                    .api(req, || async {
+                        let name = name.clone().unwrap_or_else(|| self.random_id());
+                        // The CLI sends no DriverOpts map unless -o was given (recorded
+                        // with a 20.10 daemon: `"Opts": null`).
+                        let opts = (!opts.is_empty()).then(|| opts.clone());
+                        let labels = (!labels.is_empty()).then(|| labels.clone());
+                        let (v, _) = self
+                            .volumes()
+                            .create(&name, &driver, opts, labels, None)
+                            .await?;
+                        let body = volume_json(&v);
+                        Ok((v.name, ApiResponse::json(201, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(name) => Outcome::ok(name),
                     Err(e) => Outcome::failed(e.message),
                 }
             }
             VolumeCommand::Ls { quiet, filters } => {
                 let driver = filter_value(filters, "driver");
-                match self.volumes().list(driver.as_deref()).await {
-                    Ok((mut vols, _warnings)) => {
+                let req = ApiRequest::get(&format!("/volumes{}", filters_query(filters)));
+                let result = self
+                    .api(req, || async {
+                        let (mut vols, warnings) = self.volumes().list(driver.as_deref()).await?;
                         vols.sort_by(|a, b| a.name.cmp(&b.name));
+                        let body = json!({
+                            "Volumes": vols.iter().map(volume_json).collect::<Vec<_>>(),
+                            "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
+                        });
+                        Ok((vols, ApiResponse::json(200, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(vols) => {
                         if *quiet {
                             return Outcome::ok(
                                 vols.iter()
@@ -167,7 +382,14 @@ impl Engine {
                 let mut items = Vec::new();
                 let mut errors = Vec::new();
                 for n in names {
-                    match self.volumes().get(n, "", None).await {
+                    let result = self
+                        .api(ApiRequest::get(&format!("/volumes/{n}")), || async {
+                            let v = self.volumes().get(n, "", None).await?;
+                            let body = volume_json(&v);
+                            Ok((v, ApiResponse::json(200, &body)))
+                        })
+                        .await;
+                    match result {
                         Ok(v) => items.push(inspect_json(&v)),
                         Err(e) => errors.push(e.message),
                     }
@@ -188,15 +410,23 @@ impl Engine {
             }
             VolumeCommand::Rm { force, names } => {
                 self.each(names, |n| async move {
-                    self.volumes().remove(&n, *force).await.map(|()| n)
+                    let q = if *force { "?force=1" } else { "" };
+                    self.api(ApiRequest::delete(&format!("/volumes/{n}{q}")), || async {
+                        self.volumes().remove(&n, *force).await?;
+                        Ok(((), ApiResponse::empty(204)))
+                    })
+                    .await
+                    .map(|()| n)
                 })
                 .await
             }
-            VolumeCommand::Prune { .. } => {
-                // 20.10 prunes only unused `local` volumes; plugins see nothing
-                // but the scan/activation side effect of listing drivers.
-                match self.volumes().list(Some("local")).await {
-                    Ok((vols, _)) => {
+            VolumeCommand::Prune { filters, .. } => {
+                let req = ApiRequest::post(&format!("/volumes/prune{}", filters_query(filters)));
+                let result = self
+                    .api(req, || async {
+                        // 20.10 prunes only unused `local` volumes; plugins see nothing
+                        // but the scan/activation side effect of listing drivers.
+                        let (vols, _) = self.volumes().list(Some("local")).await?;
                         let _ = self.volumes().all_drivers().await;
                         let mut removed = Vec::new();
                         for v in vols {
@@ -206,6 +436,15 @@ impl Engine {
                                 removed.push(v.name);
                             }
                         }
+                        let body = json!({
+                            "VolumesDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
+                            "SpaceReclaimed": 0,
+                        });
+                        Ok((removed, ApiResponse::json(200, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(removed) => {
                         let mut out = String::new();
                         if !removed.is_empty() {
                             out.push_str("Deleted Volumes:\n");
@@ -219,6 +458,29 @@ impl Engine {
                 }
             }
         }
+    }
+
+    fn ps_json(&self, all: bool) -> Value {
+        Value::Array(
+            self.container_list(all)
+                .into_iter()
+                .map(|c| {
+                    let (state, status) = match c.state {
+                        ContainerState::Created => ("created", "Created".to_owned()),
+                        ContainerState::Running => ("running", "Up".to_owned()),
+                        ContainerState::Exited(code) => ("exited", format!("Exited ({code})")),
+                    };
+                    json!({
+                        "Id": c.id,
+                        "Names": [format!("/{}", c.name)],
+                        "Image": c.image,
+                        "Command": c.command,
+                        "State": state,
+                        "Status": status,
+                    })
+                })
+                .collect(),
+        )
     }
 
     fn ps_text(&self, all: bool, quiet: bool) -> String {
@@ -292,6 +554,143 @@ fn engine_spec(spec: &ContainerSpec) -> EngineSpec {
         ip: spec.ip.clone(),
         auto_remove: spec.rm,
     }
+}
+
+/// The `filters` query as the CLI encodes it: `{"key":{"value":true}}`, keys
+/// sorted as Go encodes maps.
+fn filters_query(filters: &[KeyValue]) -> String {
+    if filters.is_empty() {
+        return String::new();
+    }
+    let mut map: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, bool>> =
+        std::collections::BTreeMap::new();
+    for f in filters {
+        map.entry(f.key.as_str())
+            .or_default()
+            .insert(f.value.as_str(), true);
+    }
+    query(&[("filters", json!(map).to_string())])
+}
+
+/// The volume as the API encodes it (`Status` omitted when empty).
+fn volume_json(v: &VolumeInfo) -> Value {
+    let mut body = json!({
+        "CreatedAt": v.created_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        "Driver": v.driver,
+        "Labels": v.labels,
+        "Mountpoint": v.mountpoint,
+        "Name": v.name,
+        "Options": v.options,
+        "Scope": v.scope,
+    });
+    if let Some(status) = &v.status {
+        body["Status"] = json!(status);
+    }
+    body
+}
+
+/// The body of `POST /containers/create` as docker 28.2 sends it to API 1.41
+/// (recorded: tests/golden/a-allow-containers.jsonl and the v-*.jsonl runs).
+fn create_body(spec: &ContainerSpec, attach: bool) -> Value {
+    let mut binds = Vec::new();
+    let mut volumes = serde_json::Map::new();
+    for m in &spec.volumes {
+        match &m.source {
+            // `-v X:/d` with a one-letter X reads as a Windows drive path: an
+            // anonymous volume at "X:/d" (tests/golden/v-implicit.jsonl).
+            VolumeSource::Named(n)
+                if n.len() == 1 && n.chars().all(|c| c.is_ascii_alphabetic()) =>
+            {
+                volumes.insert(format!("{n}:{}", m.target), json!({}));
+            }
+            VolumeSource::Named(n) => binds.push(format!(
+                "{n}:{}{}",
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )),
+            VolumeSource::Anonymous => {
+                volumes.insert(m.target.clone(), json!({}));
+            }
+        }
+    }
+    let restart = match spec.restart {
+        None | Some(RestartPolicy::No) => json!({"Name": "no", "MaximumRetryCount": 0}),
+        Some(RestartPolicy::Always) => json!({"Name": "always", "MaximumRetryCount": 0}),
+        Some(RestartPolicy::UnlessStopped) => {
+            json!({"Name": "unless-stopped", "MaximumRetryCount": 0})
+        }
+        Some(RestartPolicy::OnFailure { max_retries }) => {
+            json!({"Name": "on-failure", "MaximumRetryCount": max_retries.unwrap_or(0)})
+        }
+    };
+    let endpoint = |ip: Option<&String>| {
+        json!({
+            "IPAMConfig": ip.map(|ip| json!({"IPv4Address": ip})),
+            "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+            "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "",
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+        })
+    };
+    let mut endpoints = serde_json::Map::new();
+    match (&spec.network, &spec.ip) {
+        (None, _) => {
+            endpoints.insert("default".into(), endpoint(None));
+        }
+        (Some(n), Some(ip)) => {
+            endpoints.insert(n.clone(), endpoint(Some(ip)));
+        }
+        (Some(_), None) => {}
+    }
+    // Built in parts: one literal of this size exceeds the json! macro's recursion limit.
+    let mut host = json!({
+        "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "", "Config": {}},
+        "NetworkMode": spec.network.clone().unwrap_or_else(|| "default".into()),
+        "PortBindings": {},
+        "RestartPolicy": restart,
+        "AutoRemove": spec.rm,
+        "VolumeDriver": spec.volume_driver.clone().unwrap_or_default(),
+        "VolumesFrom": if spec.volumes_from.is_empty() {
+            Value::Null
+        } else {
+            json!(spec.volumes_from.iter().map(|v| v.container.clone()).collect::<Vec<_>>())
+        },
+        "ConsoleSize": [0, 0],
+        "CapAdd": null, "CapDrop": null, "CgroupnsMode": "",
+        "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": null, "GroupAdd": null, "IpcMode": "", "Cgroup": "", "Links": null,
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": false, "PublishAllPorts": false,
+        "ReadonlyRootfs": false, "SecurityOpt": null, "UTSMode": "", "UsernsMode": "",
+    });
+    let rest = json!({
+        "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+        "CpusetMems": "", "Devices": [], "DeviceCgroupRules": null, "DeviceRequests": null,
+        "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": -1,
+        "OomKillDisable": false, "PidsLimit": 0, "Ulimits": [], "CpuCount": 0,
+        "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": null, "ReadonlyPaths": null,
+    });
+    if let (Some(h), Value::Object(r)) = (host.as_object_mut(), rest) {
+        h.extend(r);
+    }
+    json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": attach, "AttachStderr": attach,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": null,
+        "Cmd": spec.command,
+        "Image": spec.image,
+        "Volumes": volumes,
+        "WorkingDir": spec.workdir.clone().unwrap_or_default(),
+        "Entrypoint": null, "OnBuild": null, "Labels": {},
+        "HostConfig": host,
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
+    })
 }
 
 fn filter_value(filters: &[KeyValue], key: &str) -> Option<String> {
@@ -398,6 +797,22 @@ fn plain(v: &Value) -> String {
         Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
         other => other.to_string(),
     }
+}
+
+/// `GET /version`'s body (the components dockerd 20.10.24 reports).
+fn version_json() -> Value {
+    json!({
+        "Platform": {"Name": ""},
+        "Components": [{"Name": "Engine", "Version": SERVER_VERSION, "Details": {
+            "ApiVersion": API_VERSION, "Arch": "amd64", "Experimental": "false",
+            "GoVersion": "go1.19.8", "MinAPIVersion": "1.12", "Os": "linux"}}],
+        "Version": SERVER_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": "1.12",
+        "GoVersion": "go1.19.8",
+        "Os": "linux",
+        "Arch": "amd64",
+    })
 }
 
 fn version_text(format: Option<&str>) -> String {

@@ -1,0 +1,385 @@
+//! The Engine API layer: requests as the docker 28.2 CLI sends them to a
+//! 20.10 daemon (API 1.41), responses as dockerd's handlers leave them, and
+//! the authz middleware around each handler.
+//!
+//! Only what authorization plugins can observe is modelled: method, raw URI
+//! with its query, the client's headers, the JSON body; the handler's status,
+//! headers and JSON body. Recorded with a real daemon: tests/golden/a-*.jsonl
+//! and the `rec-authz` lines of every tests/golden/v-*.jsonl.
+
+use super::{Engine, EngineError};
+use crate::engine::docker::{API_VERSION, SERVER_VERSION};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// The `User-Agent` of the docker CLI the recordings were made with.
+pub const USER_AGENT: &str = "Docker-Client/28.2.2 (linux)";
+
+/// dockerd forwards request and response bodies to authz plugins only below this size.
+pub const MAX_AUTHZ_BODY: usize = 1 << 20;
+
+/// One client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    /// HTTP method.
+    pub method: &'static str,
+    /// The request target: path and query, e.g. `/v1.41/containers/json?all=1`.
+    pub uri: String,
+    /// Client headers, canonical Go case (Host excluded, as dockerd's server strips it).
+    pub headers: BTreeMap<String, String>,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+}
+
+impl ApiRequest {
+    /// A request with only the CLI's `User-Agent` header.
+    pub fn new(method: &'static str, uri: impl Into<String>) -> Self {
+        let mut headers = BTreeMap::new();
+        headers.insert("User-Agent".into(), USER_AGENT.into());
+        ApiRequest {
+            method,
+            uri: uri.into(),
+            headers,
+            body: None,
+        }
+    }
+
+    /// `HEAD /_ping`, which the CLI sends before every command.
+    pub fn ping() -> Self {
+        Self::new("HEAD", "/_ping")
+    }
+
+    /// `GET /v1.41{path}`.
+    pub fn get(path: &str) -> Self {
+        Self::new("GET", versioned(path))
+    }
+
+    /// `DELETE /v1.41{path}`.
+    pub fn delete(path: &str) -> Self {
+        Self::new("DELETE", versioned(path))
+    }
+
+    /// `HEAD /v1.41{path}`.
+    pub fn head(path: &str) -> Self {
+        Self::new("HEAD", versioned(path))
+    }
+
+    /// A body-less `POST /v1.41{path}` (the CLI sends `Content-Length: 0`).
+    pub fn post(path: &str) -> Self {
+        Self::new("POST", versioned(path)).header("Content-Length", "0")
+    }
+
+    /// `POST /v1.41{path}` with a JSON body, encoded as Go's encoder does
+    /// (a trailing newline).
+    pub fn post_json(path: &str, body: &Value) -> Self {
+        let mut bytes = serde_json::to_vec(body).expect("JSON values encode");
+        bytes.push(b'\n');
+        let mut req = Self::new("POST", versioned(path))
+            .header("Content-Length", &bytes.len().to_string())
+            .header("Content-Type", "application/json");
+        req.body = Some(bytes);
+        req
+    }
+
+    /// Adds or replaces a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// The body as dockerd 20.10.24 (with the CVE-2024-41110 fix) forwards it
+    /// to authz plugins: only a JSON body (by Content-Type), sent with a
+    /// Content-Length between 1 byte and 1 MiB or chunked, and under 1 MiB
+    /// once read. Anything else reaches the plugins as *no body*.
+    pub fn authz_body(&self) -> Option<Vec<u8>> {
+        let body = self.body.as_ref()?;
+        let json = self
+            .headers
+            .get("Content-Type")
+            .is_some_and(|ct| is_json(ct));
+        let length: Option<usize> = self
+            .headers
+            .get("Content-Length")
+            .and_then(|l| l.parse().ok());
+        let chunked = self
+            .headers
+            .get("Transfer-Encoding")
+            .is_some_and(|te| te.eq_ignore_ascii_case("chunked"));
+        let sized = match length {
+            Some(n) => n > 0 && n < MAX_AUTHZ_BODY,
+            None => chunked,
+        };
+        (json && sized && !body.is_empty() && body.len() < MAX_AUTHZ_BODY).then(|| body.clone())
+    }
+}
+
+fn versioned(path: &str) -> String {
+    format!("/v{API_VERSION}{path}")
+}
+
+/// Whether a Content-Type's media type is `application/json`.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// What the handler left in dockerd's buffering response writer, as the
+/// AuthZRes call sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiResponse {
+    /// The status the handler wrote; `None` when it never wrote one (errors
+    /// are written after the middleware, hijacked streams bypass it).
+    pub status: Option<u16>,
+    /// Headers set by the handler and the inner middlewares; `None` when
+    /// they were already flushed to the client (streaming `wait`).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The buffered body.
+    pub body: Option<Vec<u8>>,
+}
+
+fn base_headers() -> BTreeMap<String, String> {
+    [
+        ("Api-Version", API_VERSION.to_owned()),
+        ("Docker-Experimental", "false".to_owned()),
+        ("Ostype", "linux".to_owned()),
+        ("Server", format!("Docker/{SERVER_VERSION} (linux)")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl ApiResponse {
+    /// A JSON answer with `status`.
+    pub fn json(status: u16, body: &Value) -> Self {
+        let mut headers = base_headers();
+        headers.insert("Content-Type".into(), "application/json".into());
+        let mut bytes = serde_json::to_vec(body).expect("JSON values encode");
+        bytes.push(b'\n');
+        ApiResponse {
+            status: Some(status),
+            headers: Some(headers),
+            body: Some(bytes),
+        }
+    }
+
+    /// A body-less answer (204 No Content, 304 Not Modified).
+    pub fn empty(status: u16) -> Self {
+        ApiResponse {
+            status: Some(status),
+            headers: Some(base_headers()),
+            body: None,
+        }
+    }
+
+    /// A non-JSON answer (a tar archive): its body is not forwarded.
+    pub fn opaque(status: u16, content_type: &str) -> Self {
+        let mut headers = base_headers();
+        headers.insert("Content-Type".into(), content_type.into());
+        ApiResponse {
+            status: Some(status),
+            headers: Some(headers),
+            body: None,
+        }
+    }
+
+    /// What AuthZRes sees when the handler failed: dockerd writes the error
+    /// only after the middleware returns, so there is no status yet.
+    pub fn failed() -> Self {
+        ApiResponse {
+            status: None,
+            headers: Some(base_headers()),
+            body: None,
+        }
+    }
+
+    /// A hijacked connection (`attach`): headers set, no status recorded.
+    pub fn hijacked() -> Self {
+        Self::failed()
+    }
+
+    /// A response flushed while streaming (`wait`): nothing left in the buffer.
+    pub fn flushed() -> Self {
+        ApiResponse::default()
+    }
+
+    /// `HEAD /_ping`'s answer (the handler never calls WriteHeader).
+    pub fn ping() -> Self {
+        let mut headers = base_headers();
+        for (k, v) in [
+            ("Cache-Control", "no-cache, no-store, must-revalidate"),
+            ("Content-Length", "0"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Pragma", "no-cache"),
+        ] {
+            headers.insert(k.into(), v.into());
+        }
+        ApiResponse {
+            status: None,
+            headers: Some(headers),
+            body: None,
+        }
+    }
+
+    /// The body as forwarded in AuthZRes: only when the Content-Type is JSON.
+    pub fn authz_body(&self) -> Option<Vec<u8>> {
+        let json = self
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Content-Type"))
+            .is_some_and(|ct| is_json(ct));
+        if json {
+            self.body.clone()
+        } else {
+            None
+        }
+    }
+}
+
+/// Go's `url.QueryEscape`: everything but letters, digits and `-_.~` is
+/// percent-encoded, spaces become `+`.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A query string from pairs, sorted by key as Go's `url.Values.Encode` does;
+/// empty when there are none.
+pub fn query(pairs: &[(&str, String)]) -> String {
+    let mut pairs: Vec<&(&str, String)> = pairs.iter().collect();
+    pairs.sort_by_key(|(k, _)| *k);
+    let parts: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+impl Engine {
+    /// One API request through the authz middleware: AuthZReq, the handler,
+    /// AuthZRes. Without an authz chain the handler just runs.
+    ///
+    /// A handler error wins over whatever AuthZRes says (dockerd returns it
+    /// before looking at the AuthZRes verdict).
+    pub async fn api<T, F, Fut>(&self, req: ApiRequest, handler: F) -> Result<T, EngineError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, ApiResponse), EngineError>>,
+    {
+        if !self.authz_active() {
+            return handler().await.map(|(t, _)| t);
+        }
+        self.authz_request(&req).await?;
+        match handler().await {
+            Ok((t, resp)) => {
+                self.authz_response(&req, &resp).await?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.authz_response(&req, &ApiResponse::failed()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The first half of [`Engine::api`], for requests whose handler keeps
+    /// running while the client goes on (`attach`, `wait`).
+    pub async fn api_open(&self, req: &ApiRequest) -> Result<(), EngineError> {
+        if self.authz_active() {
+            self.authz_request(req).await?;
+        }
+        Ok(())
+    }
+
+    /// The second half: the handler of an [`Engine::api_open`] request returned.
+    pub async fn api_close(&self, req: &ApiRequest, resp: &ApiResponse) -> Result<(), EngineError> {
+        if self.authz_active() {
+            self.authz_response(req, resp).await?;
+        }
+        Ok(())
+    }
+
+    /// `HEAD /_ping`.
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        self.api(ApiRequest::ping(), || async {
+            Ok(((), ApiResponse::ping()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_look_like_the_cli_s() {
+        let r = ApiRequest::post_json("/volumes/create", &json!({"Driver": "local", "Name": "x"}));
+        assert_eq!(r.uri, "/v1.41/volumes/create");
+        assert_eq!(
+            r.body.as_deref(),
+            Some(&b"{\"Driver\":\"local\",\"Name\":\"x\"}\n"[..])
+        );
+        // Recorded: a-allow-basic.jsonl.
+        assert_eq!(r.headers["Content-Length"], "30");
+        assert_eq!(r.authz_body(), r.body);
+        let bare = ApiRequest::post("/containers/c/start");
+        assert_eq!(bare.headers["Content-Length"], "0");
+        assert_eq!(bare.authz_body(), None);
+    }
+
+    #[test]
+    fn only_json_bodies_under_a_mebibyte_reach_authz() {
+        let mut r = ApiRequest::post_json("/x", &json!({}));
+        r.headers.insert(
+            "Content-Type".into(),
+            "Application/JSON; charset=utf-8".into(),
+        );
+        assert!(r.authz_body().is_some());
+        r.headers.insert("Content-Type".into(), "text/plain".into());
+        assert!(r.authz_body().is_none());
+        // Chunked bodies are read (the 20.10.24 fix); a zero length hides one.
+        let mut chunked = ApiRequest::post_json("/x", &json!({}));
+        chunked.headers.remove("Content-Length");
+        chunked
+            .headers
+            .insert("Transfer-Encoding".into(), "chunked".into());
+        assert!(chunked.authz_body().is_some());
+        let mut zero = ApiRequest::post_json("/x", &json!({}));
+        zero.headers.insert("Content-Length".into(), "0".into());
+        assert!(zero.authz_body().is_none());
+        let big = ApiRequest::post_json("/x", &json!({"a": "x".repeat(MAX_AUTHZ_BODY)}));
+        assert!(big.authz_body().is_none());
+    }
+
+    #[test]
+    fn queries_are_encoded_like_go() {
+        assert_eq!(
+            query(&[("filters", r#"{"driver":{"gvol":true}}"#.into())]),
+            "?filters=%7B%22driver%22%3A%7B%22gvol%22%3Atrue%7D%7D"
+        );
+        assert_eq!(
+            query(&[("v", "1".into()), ("force", "1".into())]),
+            "?force=1&v=1"
+        );
+        assert_eq!(query(&[]), "");
+        assert_eq!(query_escape("/d/"), "%2Fd%2F");
+    }
+}
