@@ -1,6 +1,7 @@
 //! drydock's integration tests (one binary, modules inside).
 
 mod it {
+    mod conformance;
     mod golden;
     mod golden_authz;
 }
