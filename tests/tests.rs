@@ -3,5 +3,6 @@
 mod it {
     mod conformance;
     mod golden;
+    mod golden_ipam;
     mod golden_authz;
 }
