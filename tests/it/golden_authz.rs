@@ -120,6 +120,19 @@ fn normalise(call: &mut TraceCall) {
     if let Some(body) = decode(&req.request_body) {
         map.insert("RequestBody".into(), body);
     }
+    // `docker cp`'s path description: only the name is the same on a real
+    // file system and in the simulation.
+    if let Some(Value::Object(headers)) = map.get_mut("ResponseHeaders") {
+        if let Some(stat) = headers.get_mut("X-Docker-Container-Path-Stat") {
+            let decoded = stat
+                .as_str()
+                .and_then(base64_decode)
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            *stat = decoded
+                .and_then(|v| v.get("name").cloned())
+                .unwrap_or(Value::Null);
+        }
+    }
     if let Some(mut body) = decode(&req.response_body) {
         if req.request_uri.ends_with("/version") {
             body = Value::String("<version details>".into());
@@ -127,6 +140,25 @@ fn normalise(call: &mut TraceCall) {
         strip_local_paths(&mut body);
         map.insert("ResponseBody".into(), body);
     }
+}
+
+/// Standard base64 with padding, as Go encodes it (enough for a header).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        bits = bits << 6 | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// `Mountpoint`s of `local` volumes live under the daemon's data root.
@@ -247,4 +279,82 @@ async fn a_different_verdict_is_reported() {
     };
     let e = replay(&case, TransportKind::InProcess).await.unwrap_err();
     assert!(e.contains("docker volume create denied1"), "{e}");
+}
+
+/// The volume recordings also carry the allow-all recorder `rec-authz` in
+/// dockerd's chain: it saw every API request the CLI made. Replayed with a
+/// `golden-authz` plugin in its place, the simulated CLI must make the same
+/// requests (URIs, headers, bodies) with the same responses, and the volume
+/// plugin calls must still match.
+const VOLUME_CASES: &[&str] = &[
+    "v-named.jsonl",
+    "v-create-opts.jsonl",
+    "v-implicit.jsonl",
+    "v-copyup.jsonl",
+    "v-anon-rm.jsonl",
+    "v-anon-rmv.jsonl",
+    "v-volumes-from.jsonl",
+    "v-cp.jsonl",
+    "v-lifecycle.jsonl",
+    "v-unknown.jsonl",
+    "v-in-use.jsonl",
+    "v-conflict.jsonl",
+];
+
+const RECORDER: &str = "rec-authz";
+
+async fn replay_api(file: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
+    let golden = load_golden(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (text, mut expected, plugins) = super::golden::scenario_for(&golden);
+    let text = text.replacen(
+        '\n',
+        &format!("\n#@ plugin {RECORDER} golden-authz\n#@ authorization-plugin {RECORDER}\n"),
+        1,
+    );
+    let scenario = parse(file, text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let opts = RunOptions {
+        keep_going: true,
+        ..Default::default()
+    };
+    let report = run_scenario(&scenario, &opts).await;
+    let mut actual: Vec<TraceStep> = super::golden::actual_steps(&report)
+        .into_iter()
+        .filter(|s| !s.command.starts_with("#@ authorization-plugin"))
+        .collect();
+    for s in expected.iter_mut().chain(actual.iter_mut()) {
+        // The recorder is activated when the daemon starts, outside any step.
+        s.calls
+            .retain(|c| !(c.plugin == RECORDER && c.method == "Plugin.Activate"));
+        s.calls.iter_mut().for_each(normalise);
+    }
+    compare(&expected, &actual, |p| p == RECORDER || plugins.contains(p)).map_err(|d| {
+        format!(
+            "{file}: {d}\n\ntranscript:\n{}",
+            drydock::run::report::text(&report)
+        )
+    })
+}
+
+#[tokio::test]
+async fn recorded_volume_cases_make_the_recorded_api_requests() {
+    let mut failures = Vec::new();
+    for case in VOLUME_CASES {
+        if let Err(e) = replay_api(case).await {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n\n{}",
+        failures.len(),
+        VOLUME_CASES.len(),
+        failures
+            .iter()
+            .map(|f| f.split("\n\ntranscript").next().unwrap_or(f))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
 }

@@ -175,12 +175,19 @@ impl ApiResponse {
         }
     }
 
-    /// A non-JSON answer (a tar archive): its body is not forwarded.
-    pub fn opaque(status: u16, content_type: &str) -> Self {
+    /// A streamed answer (archives): the handler writes without calling
+    /// WriteHeader, so no status is recorded; `content_type` and the path
+    /// stat header, if any, were set before.
+    pub fn streamed(content_type: Option<&str>, path_stat: Option<&str>) -> Self {
         let mut headers = base_headers();
-        headers.insert("Content-Type".into(), content_type.into());
+        if let Some(ct) = content_type {
+            headers.insert("Content-Type".into(), ct.into());
+        }
+        if let Some(stat) = path_stat {
+            headers.insert("X-Docker-Container-Path-Stat".into(), stat.into());
+        }
         ApiResponse {
-            status: Some(status),
+            status: None,
             headers: Some(headers),
             body: None,
         }

@@ -177,9 +177,7 @@ impl Engine {
                     Err(e) => Outcome::failed(e.message),
                 }
             }
-            DockerCommand::Network(_) => Outcome::failed(
-                "drydock: docker network commands are not simulated yet (IPAM/network layer)",
-            ),
+            DockerCommand::Network(n) => self.docker_network(n).await,
         }
     }
 
@@ -262,23 +260,36 @@ impl Engine {
     async fn api_cp(&self, cp: &CpCommand) -> Result<(), EngineError> {
         let c = &cp.container;
         let path = query_escape(&cp.container_path);
+        // The archive handlers stream: no status is recorded. GET and HEAD
+        // describe the path in a header (recorded: v-cp.jsonl).
+        let stat = path_stat(&cp.container_path);
         let requests = match cp.direction {
-            CpDirection::FromContainer => {
-                vec![ApiRequest::get(&format!("/containers/{c}/archive?path={path}"))]
-            }
+            CpDirection::FromContainer => vec![(
+                ApiRequest::get(&format!("/containers/{c}/archive?path={path}")),
+                ApiResponse::streamed(Some("application/x-tar"), Some(&stat)),
+            )],
             CpDirection::ToContainer => vec![
-                ApiRequest::head(&format!("/containers/{c}/archive?path={path}")),
-                ApiRequest::new(
-                    "PUT",
-                    format!("/v{API_VERSION}/containers/{c}/archive?noOverwriteDirNonDir=true&path={path}"),
-                )
-                .header("Content-Type", "application/x-tar"),
+                (
+                    ApiRequest::head(&format!("/containers/{c}/archive?path={path}")),
+                    ApiResponse::streamed(None, Some(&stat)),
+                ),
+                (
+                    // The CLI streams the tar (chunked) with this content type.
+                    ApiRequest::new(
+                        "PUT",
+                        format!(
+                            "/v{API_VERSION}/containers/{c}/archive?noOverwriteDirNonDir=true&path={path}"
+                        ),
+                    )
+                    .header("Content-Type", "text/plain"),
+                    ApiResponse::streamed(None, None),
+                ),
             ],
         };
-        for req in requests {
+        for (req, resp) in requests {
             self.api(req, || async {
                 self.container_cp(c, 1).await?;
-                Ok(((), ApiResponse::opaque(200, "application/x-tar")))
+                Ok(((), resp))
             })
             .await?;
         }
@@ -338,7 +349,20 @@ impl Engine {
                             .volumes()
                             .create(&name, &driver, opts, labels, None)
                             .await?;
-                        let body = volume_json(&v);
+                        let mut body = volume_json(&v);
+                        // dockerd answers a create before anyone asked the
+                        // plugin for a path (recorded: v-conflict.jsonl).
+                        if v.driver != "local" {
+                            body["Mountpoint"] = json!("");
+                        }
+                        // An existing volume comes back without its driver's
+                        // scope looked up; dockerd's default is local.
+                        if v.scope.is_empty() {
+                            body["Scope"] = json!("local");
+                        }
+                        if let Some(b) = body.as_object_mut() {
+                            b.remove("Status");
+                        }
                         Ok((v.name, ApiResponse::json(201, &body)))
                     })
                     .await;
@@ -572,12 +596,21 @@ fn filters_query(filters: &[KeyValue]) -> String {
     query(&[("filters", json!(map).to_string())])
 }
 
-/// The volume as the API encodes it (`Status` omitted when empty).
+/// The volume as the API encodes it (`Status` omitted when empty). dockerd
+/// 20.10 does not label anonymous volumes (`com.docker.volume.anonymous`
+/// came with 23.0): its API shows their labels as null (v-anon-rmv.jsonl).
 fn volume_json(v: &VolumeInfo) -> Value {
+    let labels = v.labels.as_ref().and_then(|l| {
+        let kept: std::collections::BTreeMap<&String, &String> = l
+            .iter()
+            .filter(|(k, _)| k.as_str() != "com.docker.volume.anonymous")
+            .collect();
+        (!kept.is_empty() || l.is_empty()).then(|| json!(kept))
+    });
     let mut body = json!({
         "CreatedAt": v.created_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
         "Driver": v.driver,
-        "Labels": v.labels,
+        "Labels": labels,
         "Mountpoint": v.mountpoint,
         "Name": v.name,
         "Options": v.options,
@@ -691,6 +724,22 @@ fn create_body(spec: &ContainerSpec, attach: bool) -> Value {
         "HostConfig": host,
         "NetworkingConfig": {"EndpointsConfig": endpoints},
     })
+}
+
+/// The `X-Docker-Container-Path-Stat` header: base64 JSON describing the
+/// path (the simulated container has no files: it reports a directory).
+fn path_stat(path: &str) -> String {
+    use base64::Engine as _;
+    let trimmed = path.trim_end_matches('/');
+    let name = match trimmed.rsplit('/').next() {
+        Some("") | None => "/",
+        Some(n) => n,
+    };
+    let stat = json!({
+        "name": name, "size": 4096, "mode": 2147484141u32,
+        "mtime": "2026-01-01T00:00:00Z", "linkTarget": "",
+    });
+    base64::engine::general_purpose::STANDARD.encode(stat.to_string())
 }
 
 fn filter_value(filters: &[KeyValue], key: &str) -> Option<String> {
