@@ -2,11 +2,14 @@
 //! `tests/golden/s-ipam.jsonl` and `i-*.jsonl` (`tests/golden/tools/recplug.py`),
 //! so replaying those recordings must cause the same calls.
 //!
-//! Scenario kind `golden-ipam` (`#@ plugin gipam golden-ipam`).
+//! Scenario kinds `golden-ipam` (`#@ plugin gipam golden-ipam`) and
+//! `golden-network` (`#@ plugin gnet golden-network`), the recording plugin's
+//! remote network driver.
 
 use drydock_ipam::net::{Addr, Cidr, Family};
 use drydock_sdk::wire::ipam::*;
-use drydock_sdk::{IpamDriver, PluginError};
+use drydock_sdk::wire::network as nw;
+use drydock_sdk::{IpamDriver, NetworkDriver, PluginError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -164,6 +167,82 @@ impl IpamDriver for GoldenIpam {
             .get_mut(&req.pool_id)
             .ok_or_else(|| PluginError::in_band(format!("no such pool: {}", req.pool_id)))?;
         pool.addrs.remove(&req.address);
+        Ok(())
+    }
+}
+
+/// The recording network driver: scope `local`; Join names the interface
+/// `gn` + the endpoint ID's first 10 characters with prefix `eth`;
+/// EndpointOperInfo answers an empty `Value`; every other method succeeds
+/// with an empty answer (it does implement
+/// ProgramExternalConnectivity/RevokeExternalConnectivity).
+#[derive(Debug, Default)]
+pub struct GoldenNetwork;
+
+impl NetworkDriver for GoldenNetwork {
+    async fn get_capabilities(&self) -> Result<nw::CapabilitiesResponse, PluginError> {
+        Ok(nw::CapabilitiesResponse {
+            scope: "local".into(),
+            ..Default::default()
+        })
+    }
+
+    async fn create_network(&self, _req: nw::CreateNetworkRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn delete_network(&self, _req: nw::NetworkRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn create_endpoint(
+        &self,
+        _req: nw::CreateEndpointRequest,
+    ) -> Result<Option<nw::EndpointInterface>, PluginError> {
+        Ok(None)
+    }
+
+    async fn delete_endpoint(&self, _req: nw::EndpointRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn endpoint_oper_info(
+        &self,
+        _req: nw::EndpointRequest,
+    ) -> Result<nw::EndpointInfoResponse, PluginError> {
+        Ok(nw::EndpointInfoResponse {
+            value: Some(serde_json::Map::new()),
+            ..Default::default()
+        })
+    }
+
+    async fn join(&self, req: nw::JoinRequest) -> Result<nw::JoinResponse, PluginError> {
+        let short: String = req.endpoint_id.chars().take(10).collect();
+        Ok(nw::JoinResponse {
+            interface_name: Some(nw::InterfaceName {
+                src_name: format!("gn{short}"),
+                dst_name: String::new(),
+                dst_prefix: "eth".into(),
+            }),
+            ..Default::default()
+        })
+    }
+
+    async fn leave(&self, _req: nw::EndpointRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn program_external_connectivity(
+        &self,
+        _req: nw::ProgramExternalConnectivityRequest,
+    ) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn revoke_external_connectivity(
+        &self,
+        _req: nw::EndpointRequest,
+    ) -> Result<(), PluginError> {
         Ok(())
     }
 }

@@ -271,6 +271,7 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "golden-volume",
     "golden-authz",
     "golden-ipam",
+    "golden-network",
 ];
 
 /// Builds a built-in plugin of `kind` with its `settings`.
@@ -331,6 +332,7 @@ pub fn builtin(
             Ok(plugin.plugin())
         }
         "golden-ipam" => Ok(Plugin::new().ipam(crate::testplugins_ipam::GoldenIpam::new())),
+        "golden-network" => Ok(Plugin::new().network(crate::testplugins_ipam::GoldenNetwork)),
         "authz" => {
             let Some(policy) = get("policy") else {
                 bail!("plugin {name}: kind authz needs policy=FILE");

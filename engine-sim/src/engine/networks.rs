@@ -414,6 +414,11 @@ impl InBand for nw::CreateEndpointResponse {
         &self.err
     }
 }
+impl InBand for nw::EndpointInfoResponse {
+    fn in_band(&self) -> &str {
+        &self.err
+    }
+}
 impl InBand for nw::JoinResponse {
     fn in_band(&self) -> &str {
         &self.err
@@ -1029,7 +1034,7 @@ impl Engine {
     /// the endpoints made so far are removed again.
     pub(crate) async fn networks_connect_all(&self, container_id: &str) -> Result<(), EngineError> {
         for nid in self.container_networks(container_id) {
-            if let Err(e) = self.endpoint_create(&nid, container_id).await {
+            if let Err(e) = self.endpoint_create(&nid, container_id, false).await {
                 self.networks_disconnect_all(container_id).await;
                 return Err(e);
             }
@@ -1051,7 +1056,15 @@ impl Engine {
         }
     }
 
-    async fn endpoint_create(&self, nid: &str, container_id: &str) -> Result<(), EngineError> {
+    /// Creates the container's endpoint on `nid`. `live` is a `network
+    /// connect` to a running container, which dockerd joins with link
+    /// options and then queries the driver's operational info.
+    async fn endpoint_create(
+        &self,
+        nid: &str,
+        container_id: &str,
+        live: bool,
+    ) -> Result<(), EngineError> {
         let Some((net, att)) =
             self.with_network(nid, |n| (n.clone(), n.attached.get(container_id).cloned()))
         else {
@@ -1115,7 +1128,7 @@ impl Engine {
                     return Err(e);
                 }
             };
-            if let Err(e) = self.driver_join(&d, &net, &mut ep).await {
+            if let Err(e) = self.driver_join(&d, &net, &mut ep, live).await {
                 self.release_endpoint_addresses(&ipam, &ep.v4, &ep.v6).await;
                 return Err(e);
             }
@@ -1208,6 +1221,7 @@ impl Engine {
         d: &NetReg,
         net: &Network,
         ep: &mut Endpoint,
+        live: bool,
     ) -> Result<(), EngineError> {
         let ep_opts = || {
             let mut m = Map::new();
@@ -1234,11 +1248,19 @@ impl Engine {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
         };
+        let mut join_opts = ep_opts();
+        if live {
+            // Recorded (n-veth): a live connect adds the (empty) link options.
+            join_opts.insert(
+                "com.docker.network.generic".into(),
+                json!({"ChildEndpoints": null, "ParentEndpoints": null}),
+            );
+        }
         let join = nw::JoinRequest {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
             sandbox_key: format!("/var/run/docker/netns/{}", &self.random_id()[..12]),
-            options: Some(ep_opts()),
+            options: Some(join_opts),
         };
         let joined: nw::JoinResponse = match remote(&d.handle, "NetworkDriver.Join", &join).await {
             Ok(j) => j,
@@ -1278,6 +1300,21 @@ impl Engine {
                     )
                     .await;
                     return Err(internal(e.text));
+                }
+            }
+        }
+        if live {
+            // dockerd then reads the endpoint's operational data twice
+            // (network settings and the connect event); errors are ignored.
+            for _ in 0..2 {
+                if let Err(e) = remote::<_, nw::EndpointInfoResponse>(
+                    &d.handle,
+                    "NetworkDriver.EndpointOperInfo",
+                    &ep_req,
+                )
+                .await
+                {
+                    tracing::debug!("EndpointOperInfo: {}", e.text);
                 }
             }
         }
@@ -1357,7 +1394,7 @@ impl Engine {
         }
         self.network_attach_config(&cid, &name, &nid, ip)?;
         if self.container_state(&cid)? == super::ContainerState::Running {
-            if let Err(e) = self.endpoint_create(&nid, &cid).await {
+            if let Err(e) = self.endpoint_create(&nid, &cid, true).await {
                 self.with_network(&nid, |n| n.attached.remove(&cid));
                 return Err(e);
             }
