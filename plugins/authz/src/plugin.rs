@@ -14,32 +14,32 @@ use std::sync::{Arc, Mutex, RwLock};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read policy {path}: {source}")]
+    #[error("cannot read policy {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// The file is not a valid policy.
-    #[error("invalid policy {path}: {source}")]
+    #[error("invalid policy {path}: {error}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// The line and problem.
-        source: PolicyError,
+        error: PolicyError,
     },
 }
 
 /// Reads and parses a policy file.
 pub fn load(path: &Path) -> Result<Policy, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    Policy::parse(&text).map_err(|source| LoadError::Invalid {
+    Policy::parse(&text).map_err(|error| LoadError::Invalid {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
