@@ -177,7 +177,10 @@ def compare():
     p = subprocess.run(["cargo", "test", "--test", "tests", "conformance", "--", "--nocapture",
                         "--test-threads=1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in p.stdout.splitlines():
-        if line.startswith("conformance:") or "panicked" in line or line.startswith("test result"):
+        # libtest may print a test's name and its first output line on one line
+        if "conformance: " in line:
+            print(line[line.index("conformance: "):])
+        elif "panicked" in line or line.startswith("test result"):
             print(line)
     return p.returncode
 
