@@ -153,3 +153,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A body rule that cannot read the body denies, even when later rules
+    /// and the default would allow: fail-closed denials win.
+    #[test]
+    fn an_unreadable_body_denies_even_under_default_allow(text in policy_text(), mut req in request(), body in prop::option::of(Just(b"{not json".to_vec()))) {
+        req.request_method = "POST".into();
+        req.request_uri = "/v1.41/containers/create".into();
+        req.request_body = body;
+        let base = text.lines().filter(|l| !l.starts_with("default")).collect::<Vec<_>>().join("\n");
+        let policy = Policy::parse(&format!(
+            "deny path=/containers/create body.HostConfig.Privileged=true \"no\"\n{base}\ndefault allow"
+        )).unwrap();
+        let d = policy.decide(&req, Phase::Request);
+        prop_assert_eq!(d.verdict, Verdict::Deny);
+        prop_assert_eq!(d.rule, Some(1));
+    }
+}
