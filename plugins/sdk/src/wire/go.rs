@@ -1,6 +1,7 @@
 //! Go `encoding/json` behaviour, reproduced where it is visible on the wire.
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -117,6 +118,22 @@ pub enum DecodeError {
 /// * object keys match field names case-insensitively; unknown keys are ignored;
 /// * `null` for a field leaves its zero value.
 pub fn decode_go<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, DecodeError> {
+    // Fast path: a body whose keys are all spelled canonically (what every
+    // well-behaved peer sends) decodes straight into `T`. Anything unusual —
+    // another key case, an escaped key, a `null` field, a type error — takes
+    // the general path below, which defines the semantics.
+    if keys_are_canonical(body) {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(v) = T::deserialize(&mut de) {
+            return Ok(v);
+        }
+    }
+    decode_general(body)
+}
+
+/// The general (slow) path of [`decode_go`]: parse to a JSON value, fold keys
+/// onto canonical names, drop nulls, then convert.
+fn decode_general<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, DecodeError> {
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
     let mut value = match stream.next() {
         None => return Err(DecodeError::Eof),
@@ -129,6 +146,53 @@ pub fn decode_go<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Decode
     }
     fold_keys(&mut value);
     serde_json::from_value(value).map_err(|e| DecodeError::Shape(e.to_string()))
+}
+
+/// Whether every object key in `body` is either a canonical field name or
+/// unrelated to every field name (so case-insensitive matching cannot change
+/// the result), and no key uses escapes. A cheap byte scan, no allocation.
+fn keys_are_canonical(body: &[u8]) -> bool {
+    let mut i = 0;
+    let n = body.len();
+    while i < n {
+        if body[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        while j < n && body[j] != b'"' {
+            if body[j] == b'\\' {
+                escaped = true;
+                j += 1;
+            }
+            j += 1;
+        }
+        if j >= n {
+            return false;
+        }
+        let mut k = j + 1;
+        while k < n && body[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if k < n && body[k] == b':' {
+            if escaped {
+                return false;
+            }
+            let key = &body[start..j];
+            let exact = FIELDS.iter().any(|f| f.as_bytes() == key);
+            if !exact
+                && FIELDS
+                    .iter()
+                    .any(|f| f.as_bytes().eq_ignore_ascii_case(key))
+            {
+                return false;
+            }
+        }
+        i = j + 1;
+    }
+    true
 }
 
 /// Rewrites struct-level keys onto canonical field names and drops `null`
@@ -291,6 +355,31 @@ mod tests {
             String::from_utf8(encode_go(&vol)).unwrap(),
             "{\"Name\":\"v\",\"Status\":{\"B\":{\"c\":2,\"d\":1},\"a\":[{\"Y\":2,\"z\":1}],\"b\":1}}\n"
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path() {
+        let bodies: &[&[u8]] = &[
+            br#"{"Volume":{"Name":"v","Mountpoint":"/m","CreatedAt":"2026-11-22T03:03:39Z","Status":{"mounts":["a"]}}}"#,
+            br#"{"Volume":{"Name":"v","Status":{"name":"data, not a field"}},"Err":""}"#,
+            br#"{"Err":"no such volume: v"} trailing"#,
+            br#"{"Volume":null,"Err":null}"#,
+            br#"{"volume":{"name":"lower"}}"#,
+            br#"{"Volume":{"Name":"escaped key"}}"#,
+            br#"{"Err":"a","Err":"b"}"#,
+            b"null",
+            b"",
+            b"[1,2]",
+        ];
+        for body in bodies {
+            let fast: Result<GetResponse, _> = decode_go(body);
+            let general: Result<GetResponse, _> = decode_general(body);
+            match (&fast, &general) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(body)),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{}: {fast:?} vs {general:?}", String::from_utf8_lossy(body)),
+            }
+        }
     }
 
     #[test]
