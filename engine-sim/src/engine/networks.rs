@@ -1714,6 +1714,155 @@ fn subnet_configs(spec: &NetworkCreate) -> Result<(Vec<SubnetConfig>, Vec<Subnet
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::VirtualClock;
+    use crate::discovery::PluginRoots;
+    use crate::engine::EngineConfig;
+    use drydock_sdk::{IpamDriver, Plugin, PluginError};
+
+    /// What a misbehaving IPAM plugin gets wrong.
+    #[derive(Clone, Copy)]
+    enum Fault {
+        /// GetDefaultAddressSpaces fails: registration fails for good.
+        Spaces,
+        /// RequestPool answers a pool that is not CIDR.
+        PoolNotCidr,
+        /// RequestAddress answers no address.
+        NoAddress,
+        /// RequestAddress answers a bare IP.
+        BareAddress,
+        /// RequestPool fails with HTTP 500.
+        PoolStatus,
+    }
+
+    struct Faulty(Fault);
+
+    impl IpamDriver for Faulty {
+        async fn get_default_address_spaces(
+            &self,
+        ) -> Result<iw::AddressSpacesResponse, PluginError> {
+            match self.0 {
+                Fault::Spaces => Err(PluginError::in_band("no spaces today")),
+                _ => Ok(iw::AddressSpacesResponse {
+                    local_default_address_space: "L".into(),
+                    global_default_address_space: "G".into(),
+                    error: String::new(),
+                }),
+            }
+        }
+        async fn request_pool(
+            &self,
+            _req: iw::RequestPoolRequest,
+        ) -> Result<iw::RequestPoolResponse, PluginError> {
+            let pool = match self.0 {
+                Fault::PoolNotCidr => "nope",
+                Fault::PoolStatus => return Err(PluginError::new("pool store offline")),
+                _ => "10.1.0.0/24",
+            };
+            Ok(iw::RequestPoolResponse {
+                pool_id: "p".into(),
+                pool: pool.into(),
+                ..Default::default()
+            })
+        }
+        async fn release_pool(&self, _req: iw::ReleasePoolRequest) -> Result<(), PluginError> {
+            Ok(())
+        }
+        async fn request_address(
+            &self,
+            _req: iw::RequestAddressRequest,
+        ) -> Result<iw::RequestAddressResponse, PluginError> {
+            let address = match self.0 {
+                Fault::NoAddress => "",
+                Fault::BareAddress => "10.1.0.1",
+                _ => "10.1.0.1/24",
+            };
+            Ok(iw::RequestAddressResponse {
+                address: address.into(),
+                ..Default::default()
+            })
+        }
+        async fn release_address(
+            &self,
+            _req: iw::ReleaseAddressRequest,
+        ) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    async fn create_with(fault: Fault) -> (Engine, Result<String, EngineError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(EngineConfig {
+            roots: PluginRoots {
+                sockets_dir: dir.path().join("run"),
+                spec_dirs: vec![dir.path().join("etc")],
+            },
+            clock: VirtualClock::new(),
+            seed: 1,
+        });
+        engine
+            .registry()
+            .register_in_process("bad", Plugin::new().ipam(Faulty(fault)));
+        let spec = NetworkCreate {
+            name: "n".into(),
+            ipam_driver: Some("bad".into()),
+            ..Default::default()
+        };
+        let r = engine.network_create(&spec).await;
+        (engine, r)
+    }
+
+    fn methods(engine: &Engine) -> Vec<String> {
+        engine
+            .trace()
+            .snapshot()
+            .iter()
+            .map(|r| r.method.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failed_registration_is_permanent() {
+        let (engine, r) = create_with(Fault::Spaces).await;
+        assert_eq!(r.unwrap_err().message, "invalid ipam driver: \"bad\"");
+        let spec = NetworkCreate {
+            name: "m".into(),
+            ipam_driver: Some("bad".into()),
+            ..Default::default()
+        };
+        let again = engine.network_create(&spec).await.unwrap_err();
+        assert_eq!(again.message, "invalid ipam driver: \"bad\"");
+        // The handler ran once: no second registration attempt.
+        assert_eq!(
+            methods(&engine),
+            [
+                "Plugin.Activate",
+                "IpamDriver.GetCapabilities",
+                "IpamDriver.GetDefaultAddressSpaces"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_answers_fail_with_libnetworks_words_and_release_the_pool() {
+        let (engine, r) = create_with(Fault::NoAddress).await;
+        assert_eq!(
+            r.unwrap_err().message,
+            "failed to allocate gateway (): No address returned"
+        );
+        assert_eq!(methods(&engine).last().unwrap(), "IpamDriver.ReleasePool");
+        let (_, r) = create_with(Fault::BareAddress).await;
+        assert_eq!(
+            r.unwrap_err().message,
+            "failed to allocate gateway (): invalid CIDR address: 10.1.0.1"
+        );
+        let (_, r) = create_with(Fault::PoolNotCidr).await;
+        assert_eq!(r.unwrap_err().message, "invalid CIDR address: nope");
+        let (_, r) = create_with(Fault::PoolStatus).await;
+        assert_eq!(
+            r.unwrap_err().message,
+            "IpamDriver.RequestPool: pool store offline"
+        );
+    }
 
     #[test]
     fn cidr_math_matches_go() {
