@@ -1,7 +1,6 @@
 //! Go `encoding/json` behaviour, reproduced where it is visible on the wire.
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
