@@ -414,13 +414,13 @@ struct NameLocks {
 
 impl NameLocks {
     async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = self
-            .locks
-            .lock()
-            .expect("locks")
-            .entry(name.to_owned())
-            .or_default()
-            .clone();
+        let m = {
+            let mut locks = self.locks.lock().expect("locks");
+            match locks.get(name) {
+                Some(m) => m.clone(),
+                None => locks.entry(name.to_owned()).or_default().clone(),
+            }
+        };
         m.lock_owned().await
     }
 }
@@ -513,6 +513,10 @@ impl VolumeStore {
         }
         if name.is_empty() {
             return Err("driver name cannot be empty".into());
+        }
+        // Cached adapters need no lock (the common case on every operation).
+        if let Some(d) = self.st().drivers.get(name).cloned() {
+            return Ok(d);
         }
         let _guard = self.driver_locks.lock(name).await;
         if let Some(d) = self.st().drivers.get(name).cloned() {
