@@ -31,6 +31,8 @@ pub struct DemoArgs {
     /// How the tour's plugins are reached.
     #[arg(long, value_enum, default_value = "unix")]
     transport: TransportKind,
+    #[command(flatten)]
+    roots: super::RootsArgs,
 }
 
 struct Style {
@@ -132,6 +134,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let scenario = parse(name, source.as_bytes())?;
     let opts = RunOptions {
         transport: args.transport,
+        plugins_dir: args
+            .roots
+            .plugins_dir
+            .as_ref()
+            .map(|_| args.roots.roots().sockets_dir),
+        spec_dirs: if args.roots.spec_dirs.is_empty() {
+            Vec::new()
+        } else {
+            args.roots.roots().spec_dirs
+        },
         ..Default::default()
     };
     let report = run_scenario(&scenario, &opts).await;
