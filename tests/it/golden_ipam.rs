@@ -149,7 +149,8 @@ async fn replay(file: &str, transport: TransportKind) -> Result<(), String> {
 /// Every IPAM recording: network create with and without subnet, gateway,
 /// ip-range, aux addresses and ipam options, IPv6, `run --network` with and
 /// without `--ip`, two containers and `network rm` with active endpoints,
-/// `--ip` without a subnet, connect/disconnect errors.
+/// `--ip` without a subnet, connect/disconnect errors, a daemon restart that
+/// releases a running container's address and starts it again (`--restart always`).
 const IPAM_CASES: &[&str] = &[
     "s-ipam.jsonl",
     "i-basic.jsonl",
@@ -157,6 +158,7 @@ const IPAM_CASES: &[&str] = &[
     "i-ip-nosubnet.jsonl",
     "i-ipv6.jsonl",
     "i-options.jsonl",
+    "i-restart.jsonl",
     "i-two.jsonl",
 ];
 /// Remote network driver recordings: create with `-o`, a container's
@@ -165,9 +167,6 @@ const NETWORK_CASES: &[&str] = &["n-veth.jsonl", "n-restart.jsonl"];
 // Not replayable: n-basic (its `docker run` failed in the sandbox's runtime
 // after Join, an accident of the recording), n-ipam-combo (the plugin lists
 // NetworkDriver before IpamDriver in Plugin.Activate; the SDK's order is fixed).
-
-// Not yet replayable: i-restart (`docker run --restart always`: the new
-// daemon starts the container again, which needs restart policies).
 
 #[tokio::test]
 async fn recorded_ipam_cases_are_reproduced_in_process() {

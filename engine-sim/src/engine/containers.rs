@@ -44,6 +44,8 @@ pub struct ContainerSpec {
     pub ip: Option<String>,
     /// `--rm`.
     pub auto_remove: bool,
+    /// `--restart`: whether the next daemon starts it again.
+    pub restart: Option<crate::scenario::RestartPolicy>,
 }
 
 /// Lifecycle state.
@@ -84,6 +86,9 @@ struct Container {
     mounts: BTreeMap<String, MountPoint>,
     /// Creation order, for listings.
     seq: u64,
+    /// Stopped by `docker stop`/`kill` (an `unless-stopped` container then
+    /// stays down across a daemon restart).
+    manually_stopped: bool,
 }
 
 /// A row of `docker ps`.
@@ -276,6 +281,7 @@ impl Engine {
                     state: ContainerState::Created,
                     mounts,
                     seq,
+                    manually_stopped: false,
                 },
             );
         Ok(id)
@@ -418,7 +424,10 @@ impl Engine {
             self.cleanup_mounts(&id).await;
             return Err(e);
         }
-        self.with_container(&id, |c| c.state = ContainerState::Running);
+        self.with_container(&id, |c| {
+            c.state = ContainerState::Running;
+            c.manually_stopped = false;
+        });
         Ok(())
     }
 
@@ -444,6 +453,7 @@ impl Engine {
         if self.with_container(&id, |c| c.state) != Some(ContainerState::Running) {
             return Ok(());
         }
+        self.with_container(&id, |c| c.manually_stopped = true);
         self.exited(&id, code).await
     }
 
@@ -462,6 +472,7 @@ impl Engine {
                 format!("Cannot kill container: {name_or_id}: Container {id} is not running"),
             ));
         }
+        self.with_container(&id, |c| c.manually_stopped = true);
         self.exited(&id, 137).await
     }
 
@@ -628,6 +639,33 @@ impl Engine {
             self.with_container(&id, |c| c.state = ContainerState::Exited(143));
             self.networks_disconnect_all(&id).await;
             self.cleanup_mounts(&id).await;
+        }
+    }
+
+    /// Daemon start, after the restore: containers whose restart policy says
+    /// so are started again (`always`, or `unless-stopped` unless a user
+    /// stopped it), in creation order. Failures are only logged, as dockerd does.
+    pub(crate) async fn restart_policy_containers(&self) {
+        use crate::scenario::RestartPolicy;
+        let mut due: Vec<(u64, String)> = self
+            .containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .values()
+            .filter(|c| matches!(c.state, ContainerState::Exited(_)))
+            .filter(|c| match c.spec.restart {
+                Some(RestartPolicy::Always) => true,
+                Some(RestartPolicy::UnlessStopped) => !c.manually_stopped,
+                _ => false,
+            })
+            .map(|c| (c.seq, c.id.clone()))
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            if let Err(e) = self.container_start(&id).await {
+                tracing::warn!("failed to restart container {id}: {}", e.message);
+            }
         }
     }
 

@@ -577,6 +577,7 @@ fn engine_spec(spec: &ContainerSpec) -> EngineSpec {
         network: spec.network.clone(),
         ip: spec.ip.clone(),
         auto_remove: spec.rm,
+        restart: spec.restart,
     }
 }
 

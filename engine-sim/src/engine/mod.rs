@@ -153,6 +153,7 @@ impl Engine {
         self.volumes.restore().await;
         self.networks_restart().await;
         self.restore_containers().await;
+        self.restart_policy_containers().await;
         self.start_authz().await
     }
 }
