@@ -94,3 +94,101 @@ async fn a_corrupt_state_file_is_refused_not_reset() {
     let err = IpamPlugin::open(Config::new(dir.path())).unwrap_err();
     assert!(err.to_string().contains("not an IPAM state file"), "{err}");
 }
+
+mod reopen {
+    //! For any sequence of calls with restarts in between, the reopened
+    //! plugin holds exactly what the old one held: nothing answered is lost,
+    //! nothing released comes back.
+    use drydock_ipam::{Config, IpamPlugin};
+    use drydock_sdk::wire::ipam::*;
+    use drydock_sdk::IpamDriver;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Pool,
+        Address(usize),
+        Release(usize),
+        Restart,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => Just(Op::Pool),
+            4 => (0..4usize).prop_map(Op::Address),
+            3 => (0..16usize).prop_map(Op::Release),
+            2 => Just(Op::Restart),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn restarts_lose_nothing_and_resurrect_nothing(ops in proptest::collection::vec(op(), 1..25)) {
+            let dir = tempfile::tempdir().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let open = || IpamPlugin::open(Config::new(dir.path())).unwrap();
+                let mut p = open();
+                let mut held: Vec<(String, String)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Pool => {
+                            let _ = p
+                                .request_pool(RequestPoolRequest {
+                                    address_space: "drydock-local".into(),
+                                    ..Default::default()
+                                })
+                                .await;
+                        }
+                        Op::Address(i) => {
+                            let ids: Vec<String> = p.snapshot().pools().keys().cloned().collect();
+                            if let Some(id) = ids.get(i % ids.len().max(1)) {
+                                let r = p
+                                    .request_address(RequestAddressRequest {
+                                        pool_id: id.clone(),
+                                        ..Default::default()
+                                    })
+                                    .await
+                                    .unwrap();
+                                let ip = r.address.split('/').next().unwrap().to_owned();
+                                assert!(!held.contains(&(id.clone(), ip.clone())), "{ip} twice");
+                                held.push((id.clone(), ip));
+                            }
+                        }
+                        Op::Release(i) if !held.is_empty() => {
+                            let (id, ip) = held.remove(i % held.len());
+                            p.release_address(ReleaseAddressRequest { pool_id: id, address: ip })
+                                .await
+                                .unwrap();
+                        }
+                        Op::Release(_) => {}
+                        Op::Restart => {
+                            let before = p.snapshot();
+                            drop(p);
+                            p = open();
+                            assert_eq!(p.snapshot(), before);
+                        }
+                    }
+                }
+                // Whatever was answered is exactly what is held.
+                let mut expect: Vec<(String, String)> = held.clone();
+                expect.sort();
+                let snap = p.snapshot();
+                let mut actual: Vec<(String, String)> = snap
+                    .pools()
+                    .iter()
+                    .flat_map(|(id, pool)| {
+                        pool.held.iter().map(move |v| {
+                            let a = drydock_ipam::net::Addr { family: pool.cidr.family(), value: *v };
+                            (id.clone(), a.to_string())
+                        })
+                    })
+                    .collect();
+                actual.sort();
+                assert_eq!(actual, expect);
+            });
+        }
+    }
+}
