@@ -38,6 +38,11 @@ const CASES: &[Case] = &[
         chain: &["gauthz"],
     },
     Case {
+        file: "a-allow-network.jsonl",
+        plugins: &[("gauthz", "")],
+        chain: &["gauthz"],
+    },
+    Case {
         file: "a-deny.jsonl",
         plugins: &[(
             "gauthz",
@@ -73,10 +78,8 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Network commands belong to the network layer, not simulated through the
-/// API yet: their steps are left out of the replay.
 fn replayable(command: &str) -> bool {
-    command.starts_with("docker ") && !command.starts_with("docker network")
+    command.starts_with("docker ")
 }
 
 fn scenario_for(case: &Case, golden: &[TraceStep]) -> (String, Vec<TraceStep>) {
@@ -138,7 +141,24 @@ fn normalise(call: &mut TraceCall) {
             body = Value::String("<version details>".into());
         }
         strip_local_paths(&mut body);
+        if req.request_uri.contains("/networks") {
+            body = network_names(&body);
+        }
         map.insert("ResponseBody".into(), body);
+    }
+}
+
+/// Network listings come in Go map order and carry the host's details
+/// (creation times, bridge subnets): compare which networks, by name.
+fn network_names(body: &Value) -> Value {
+    match body {
+        Value::Array(items) => {
+            let mut names: Vec<Value> = items.iter().map(network_names).collect();
+            names.sort_by_key(|n| n.to_string());
+            Value::Array(names)
+        }
+        Value::Object(m) => m.get("Name").cloned().unwrap_or(Value::Null),
+        other => other.clone(),
     }
 }
 

@@ -10,8 +10,8 @@ use super::containers::{ContainerSpec as EngineSpec, ContainerState, MountSpec};
 use super::volumes::VolumeInfo;
 use super::{Engine, EngineError};
 use crate::scenario::{
-    ContainerSpec, CpCommand, CpDirection, DockerCommand, KeyValue, Outcome, RestartPolicy,
-    VolumeCommand, VolumeSource,
+    ContainerSpec, CpCommand, CpDirection, DockerCommand, KeyValue, NetworkCommand, NetworkCreate,
+    Outcome, RestartPolicy, VolumeCommand, VolumeSource,
 };
 use serde_json::{json, Value};
 
@@ -177,7 +177,190 @@ impl Engine {
                     Err(e) => Outcome::failed(e.message),
                 }
             }
-            DockerCommand::Network(n) => self.docker_network(n).await,
+            DockerCommand::Network(n) => self.network_api(n).await,
+        }
+    }
+
+    /// `docker network …` as the CLI's API requests, each handler doing its
+    /// part through the network layer's [`Engine::docker_network`].
+    async fn network_api(&self, cmd: &NetworkCommand) -> Outcome {
+        // The network layer's outcome as a handler result.
+        let run = |cmd: NetworkCommand| async move {
+            let out = self.docker_network(&cmd).await;
+            match out.error {
+                Some(message) => Err(EngineError::new(500, message)),
+                None => Ok(out.stdout),
+            }
+        };
+        // A network as the API shows it: the layer's inspect output.
+        let inspect = |name: String| async move {
+            let text = self
+                .docker_network(&NetworkCommand::Inspect {
+                    format: None,
+                    names: vec![name],
+                })
+                .await
+                .stdout;
+            serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get(0).cloned())
+                .unwrap_or(Value::Null)
+        };
+        match cmd {
+            NetworkCommand::Create(spec) => {
+                let req = ApiRequest::post_json("/networks/create", &network_create_body(spec));
+                let result = self
+                    .api(req, || async {
+                        let id = run(cmd.clone()).await?;
+                        let body = json!({"Id": id, "Warning": ""});
+                        Ok((id, ApiResponse::json(201, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(id) => Outcome::ok(id),
+                    Err(e) => Outcome::failed(e.message),
+                }
+            }
+            NetworkCommand::Ls { filters, .. } => {
+                let req = ApiRequest::get(&format!("/networks{}", filters_query(filters)));
+                let result = self
+                    .api(req, || async {
+                        let out = run(cmd.clone()).await?;
+                        let body = if self.authz_active() {
+                            let ids = run(NetworkCommand::Ls {
+                                quiet: true,
+                                filters: filters.clone(),
+                            })
+                            .await?;
+                            let mut list = Vec::new();
+                            for id in ids.lines().filter(|l| !l.is_empty()) {
+                                list.push(inspect(id.to_owned()).await);
+                            }
+                            Value::Array(list)
+                        } else {
+                            Value::Null
+                        };
+                        Ok((out, ApiResponse::json(200, &body)))
+                    })
+                    .await;
+                match result {
+                    Ok(out) => Outcome::ok(out),
+                    Err(e) => Outcome::failed(e.message),
+                }
+            }
+            NetworkCommand::Inspect { format, names } => {
+                let mut out = Vec::new();
+                let mut errors = Vec::new();
+                for n in names {
+                    let one = NetworkCommand::Inspect {
+                        format: format.clone(),
+                        names: vec![n.clone()],
+                    };
+                    let result = self
+                        .api(ApiRequest::get(&format!("/networks/{n}")), || async {
+                            let text = run(one).await?;
+                            let body = inspect(n.clone()).await;
+                            Ok((text, ApiResponse::json(200, &body)))
+                        })
+                        .await;
+                    match result {
+                        Ok(text) => out.push(text),
+                        Err(e) => errors.push(e.message),
+                    }
+                }
+                // One JSON array for all names, as the CLI prints it.
+                let stdout = if format.is_some() {
+                    out.join(
+                        "
+",
+                    )
+                } else {
+                    let items: Vec<Value> = out
+                        .iter()
+                        .filter_map(|t| serde_json::from_str::<Vec<Value>>(t).ok())
+                        .flatten()
+                        .collect();
+                    if items.is_empty() {
+                        "[]".into()
+                    } else {
+                        indent4(&Value::Array(items))
+                    }
+                };
+                Outcome {
+                    error: (!errors.is_empty()).then(|| errors.join("\n")),
+                    stdout,
+                }
+            }
+            NetworkCommand::Rm { names } => {
+                // The CLI looks each network up (to warn about ingress networks;
+                // a failed lookup is ignored), then deletes it.
+                self.each(names, |n| async move {
+                    let _ = self
+                        .api(ApiRequest::get(&format!("/networks/{n}")), || async {
+                            let body = inspect(n.clone()).await;
+                            if body.is_null() {
+                                return Err(EngineError::new(
+                                    404,
+                                    format!("network {n} not found"),
+                                ));
+                            }
+                            Ok(((), ApiResponse::json(200, &body)))
+                        })
+                        .await;
+                    self.api(ApiRequest::delete(&format!("/networks/{n}")), || async {
+                        run(NetworkCommand::Rm {
+                            names: vec![n.clone()],
+                        })
+                        .await?;
+                        Ok(((), ApiResponse::empty(204)))
+                    })
+                    .await
+                    .map(|()| n)
+                })
+                .await
+            }
+            NetworkCommand::Connect {
+                ip,
+                network,
+                container,
+            } => {
+                let body = json!({
+                    "Container": container,
+                    "EndpointConfig": {
+                        "IPAMConfig": match ip { Some(ip) => json!({"IPv4Address": ip}), None => json!({}) },
+                        "Links": null, "Aliases": [], "MacAddress": "", "DriverOpts": {},
+                        "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "",
+                        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+                    },
+                });
+                let req = ApiRequest::post_json(&format!("/networks/{network}/connect"), &body);
+                self.network_action(req, run(cmd.clone())).await
+            }
+            NetworkCommand::Disconnect {
+                force,
+                network,
+                container,
+            } => {
+                let body = json!({"Container": container, "Force": force});
+                let req = ApiRequest::post_json(&format!("/networks/{network}/disconnect"), &body);
+                self.network_action(req, run(cmd.clone())).await
+            }
+        }
+    }
+
+    /// connect/disconnect: the handler writes no status (recorded: a-allow-network.jsonl).
+    async fn network_action(
+        &self,
+        req: ApiRequest,
+        work: impl std::future::Future<Output = Result<String, EngineError>>,
+    ) -> Outcome {
+        let result = self
+            .api(req, || async { Ok((work.await?, ApiResponse::failed())) })
+            .await;
+        match result {
+            Ok(out) => Outcome::ok(out),
+            Err(e) => Outcome::failed(e.message),
         }
     }
 
@@ -579,6 +762,62 @@ fn engine_spec(spec: &ContainerSpec) -> EngineSpec {
         auto_remove: spec.rm,
         restart: spec.restart,
     }
+}
+
+/// The body of `POST /networks/create` as docker 28.2 sends it (recorded:
+/// tests/golden/n-*.jsonl, i-*.jsonl). Gateways and ranges pair with subnets
+/// in order; aux addresses go with the first subnet.
+fn network_create_body(spec: &NetworkCreate) -> Value {
+    let config: Vec<Value> = spec
+        .subnets
+        .iter()
+        .enumerate()
+        .map(|(i, subnet)| {
+            let mut c = serde_json::Map::new();
+            c.insert("Subnet".into(), json!(subnet));
+            if let Some(r) = spec.ip_ranges.get(i) {
+                c.insert("IPRange".into(), json!(r));
+            }
+            if let Some(g) = spec.gateways.get(i) {
+                c.insert("Gateway".into(), json!(g));
+            }
+            if i == 0 && !spec.aux_addresses.is_empty() {
+                c.insert("AuxiliaryAddresses".into(), json!(spec.aux_addresses));
+            }
+            Value::Object(c)
+        })
+        .collect();
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "Driver".into(),
+        json!(spec.driver.clone().unwrap_or_else(|| "bridge".into())),
+    );
+    body.insert("Scope".into(), json!(""));
+    if spec.ipv6 {
+        body.insert("EnableIPv6".into(), json!(true));
+    }
+    body.insert(
+        "IPAM".into(),
+        json!({
+            "Driver": spec.ipam_driver.clone().unwrap_or_else(|| "default".into()),
+            "Options": spec.ipam_opts,
+            "Config": config,
+        }),
+    );
+    for (k, v) in [
+        ("Internal", json!(false)),
+        ("Attachable", json!(false)),
+        ("Ingress", json!(false)),
+        ("ConfigOnly", json!(false)),
+        ("ConfigFrom", Value::Null),
+        ("Options", json!(spec.opts)),
+        ("Labels", json!({})),
+        ("Name", json!(spec.name)),
+        ("CheckDuplicate", json!(true)),
+    ] {
+        body.insert(k.into(), v);
+    }
+    Value::Object(body)
 }
 
 /// The `filters` query as the CLI encodes it: `{"key":{"value":true}}`, keys
