@@ -16,6 +16,9 @@ pub enum PluginCommand {
     /// The reference authorization plugin: judges API requests by a policy file
     /// (see docs/authz.md); SIGHUP reloads it.
     Authz(AuthzArgs),
+    /// The reference IPAM plugin: non-overlapping pools, persistent addresses
+    /// (see docs/ipam.md).
+    Ipam(IpamArgs),
 }
 
 /// Where a plugin listens (shared by every reference plugin).
@@ -104,6 +107,21 @@ pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             }
             reload_on_sighup(authz.clone())?;
             serve(Plugin::new().authz(authz), &args.listen).await
+        }
+        PluginCommand::Ipam(args) => {
+            let mut config = drydock_ipam::Config::new(&args.state_dir);
+            if !args.pools.is_empty() {
+                config.ranges = crate::run::launch::parse_ranges(&args.pools)?;
+            }
+            let plugin = drydock_ipam::IpamPlugin::open(config)
+                .with_context(|| {
+                    format!(
+                        "cannot open the IPAM plugin state in {}",
+                        args.state_dir.display()
+                    )
+                })?
+                .plugin();
+            serve(plugin, &args.listen).await
         }
     }
 }
