@@ -244,3 +244,73 @@ async fn the_ipam_scenarios_pass_in_process_and_over_unix_sockets() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `drydock plugin ipam` as a real process on a unix socket, driven by the
+/// engine: registration, a pool with its gateway, and the state file written.
+#[tokio::test]
+async fn the_ipam_plugin_process_serves_the_engine() {
+    use drydock_engine::clock::VirtualClock;
+    use drydock_engine::discovery::PluginRoots;
+    use drydock_engine::engine::{Engine, EngineConfig};
+    use drydock_engine::scenario::NetworkCreate;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sockets = dir.path().join("run");
+    std::fs::create_dir_all(&sockets).unwrap();
+    let socket = sockets.join("pipam.sock");
+    let state = dir.path().join("state");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args([
+            "plugin",
+            "ipam",
+            "--name",
+            "pipam",
+            "--pool",
+            "10.33.0.0/16",
+        ])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--socket")
+        .arg(&socket)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no socket");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let engine = Engine::new(EngineConfig {
+        roots: PluginRoots {
+            sockets_dir: sockets,
+            spec_dirs: vec![dir.path().join("etc")],
+        },
+        clock: VirtualClock::new(),
+        seed: 3,
+    });
+    let spec = NetworkCreate {
+        name: "n".into(),
+        ipam_driver: Some("pipam".into()),
+        ..Default::default()
+    };
+    engine.network_create(&spec).await.unwrap();
+    let calls: Vec<String> = engine
+        .trace()
+        .snapshot()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                String::from_utf8_lossy(&r.response.clone().unwrap_or_default()).trim_end()
+            )
+        })
+        .collect();
+    assert_eq!(calls[3], "IpamDriver.RequestPool {\"PoolID\":\"drydock-local/10.33.0.0/24\",\"Pool\":\"10.33.0.0/24\",\"Data\":{}}");
+    assert_eq!(
+        calls[4],
+        "IpamDriver.RequestAddress {\"Address\":\"10.33.0.1/24\",\"Data\":{}}"
+    );
+    assert!(state.join(drydock_ipam::STATE_FILE).exists());
+    child.kill().await.unwrap();
+}
