@@ -419,11 +419,35 @@ impl Engine {
         let condition = if spec.rm { "removed" } else { "next-exit" };
         let wait = ApiRequest::post(&format!("/containers/{id}/wait?condition={condition}"));
         self.api_open(&wait).await?;
-        if let Err(e) = self.api_start(&id).await {
-            // A failed start of a --rm container still removes it.
-            if spec.rm {
-                let _ = self.container_rm(&id, true, true).await;
+        // The attach and wait requests end when the container is gone or the
+        // CLI hangs up after an error; their verdicts can no longer matter.
+        let hang_up = || async {
+            if !detach {
+                let _ = self.api_close(&attach, &ApiResponse::hijacked()).await;
             }
+            let _ = self.api_close(&wait, &ApiResponse::flushed()).await;
+        };
+        let start = ApiRequest::post(&format!("/containers/{id}/start"));
+        if let Err(e) = self.api_open(&start).await {
+            hang_up().await;
+            return Err(e);
+        }
+        if let Err(e) = self.container_start(&id).await {
+            if spec.rm {
+                // A failed start of a --rm container still removes it, inside
+                // the start request: attach and wait end before it answers
+                // (recorded: i-ip-nosubnet.jsonl).
+                let _ = self.container_rm(&id, true, true).await;
+                hang_up().await;
+                let _ = self.api_close(&start, &ApiResponse::failed()).await;
+            } else {
+                let _ = self.api_close(&start, &ApiResponse::failed()).await;
+                hang_up().await;
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.api_close(&start, &ApiResponse::empty(204)).await {
+            hang_up().await;
             return Err(e);
         }
         if detach {
