@@ -1,8 +1,9 @@
 //! drydock's integration tests (one binary, modules inside).
 
 mod it {
+    mod authz_plugin;
     mod conformance;
     mod golden;
-    mod golden_ipam;
     mod golden_authz;
+    mod golden_ipam;
 }
