@@ -1732,11 +1732,20 @@ mod tests {
         BareAddress,
         /// RequestPool fails with HTTP 500.
         PoolStatus,
+        /// Not a fault: MAC addresses required, the gateway comes in the
+        /// pool's `Data`.
+        MacAndDataGateway,
     }
 
     struct Faulty(Fault);
 
     impl IpamDriver for Faulty {
+        async fn get_capabilities(&self) -> Result<iw::CapabilitiesResponse, PluginError> {
+            Ok(iw::CapabilitiesResponse {
+                requires_mac_address: matches!(self.0, Fault::MacAndDataGateway),
+                ..Default::default()
+            })
+        }
         async fn get_default_address_spaces(
             &self,
         ) -> Result<iw::AddressSpacesResponse, PluginError> {
@@ -1758,9 +1767,12 @@ mod tests {
                 Fault::PoolStatus => return Err(PluginError::new("pool store offline")),
                 _ => "10.1.0.0/24",
             };
+            let data = matches!(self.0, Fault::MacAndDataGateway)
+                .then(|| BTreeMap::from([(GATEWAY_DATA.to_owned(), "10.1.0.254/24".to_owned())]));
             Ok(iw::RequestPoolResponse {
                 pool_id: "p".into(),
                 pool: pool.into(),
+                data,
                 ..Default::default()
             })
         }
@@ -1895,5 +1907,33 @@ mod tests {
             subnet_configs(&bad).unwrap_err(),
             "no matching subnet for gateway 10.1.1.1"
         );
+    }
+
+    #[tokio::test]
+    async fn a_gateway_in_pool_data_is_used_and_mac_addresses_are_sent_when_required() {
+        let (engine, r) = create_with(Fault::MacAndDataGateway).await;
+        r.unwrap();
+        // No gateway RequestAddress: the pool's Data named it.
+        assert!(!methods(&engine).contains(&"IpamDriver.RequestAddress".to_owned()));
+        let spec = crate::engine::ContainerSpec {
+            image: "bb".into(),
+            network: Some("n".into()),
+            ..Default::default()
+        };
+        engine.container_run(spec, false).await.unwrap();
+        let request = engine
+            .trace()
+            .snapshot()
+            .into_iter()
+            .find(|r| r.method == "IpamDriver.RequestAddress")
+            .unwrap()
+            .request_json();
+        let mac = request["Options"][iw::MAC_ADDRESS_OPTION].as_str().unwrap();
+        assert!(mac.starts_with("02:42:") && mac.len() == 17, "{mac}");
+        let net = engine.find_network("n").unwrap();
+        let gw = engine
+            .with_network(&net, |n| n.v4[0].gateway.clone())
+            .unwrap();
+        assert_eq!(gw.as_deref(), Some("10.1.0.254/24"));
     }
 }
