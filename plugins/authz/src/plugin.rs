@@ -195,6 +195,30 @@ mod tests {
         assert_eq!(plugin.judge(&ping(), Phase::Request).msg, "closed");
     }
 
+    #[tokio::test]
+    async fn an_unreadable_request_is_never_allowed() {
+        let plugin = drydock_sdk::Plugin::new()
+            .authz(PolicyPlugin::new(Policy::parse("default allow").unwrap()));
+        for body in [&b"not json"[..], b"{\"RequestBody\": \"%%%\"}", b"[1]"] {
+            let reply = plugin
+                .handle("/AuthZPlugin.AuthZReq", bytes::Bytes::from_static(body))
+                .await;
+            // Not a 200: dockerd fails the client's request (500), closed.
+            assert_ne!(reply.status, 200, "{:?}", String::from_utf8_lossy(body));
+        }
+        // Even an open policy denies what it cannot parse.
+        let reply = plugin
+            .handle(
+                "/AuthZPlugin.AuthZReq",
+                bytes::Bytes::from_static(
+                    b"{\"RequestMethod\": \"GET\", \"RequestUri\": \"/v1.41/%zz\"}",
+                ),
+            )
+            .await;
+        let verdict: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(verdict["Allow"], false);
+    }
+
     #[test]
     fn an_invalid_file_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
