@@ -1,7 +1,10 @@
 //! The docker CLI on top of the engine: one [`DockerCommand`] in, the
 //! [`Outcome`] the CLI would show out (its stdout, or dockerd's error message).
 //!
-//! The engine methods are the daemon; this module is the client: it loops over
+//! The engine methods are the daemon; this module is the client: it turns each
+//! command into the Engine API requests docker 28.2 makes (bodies and queries
+//! as recorded), runs each through [`Engine::api`] — the authz middleware —
+//! with a handler doing that request's share of the daemon's work, loops over
 //! several names as the CLI does, formats tables like the CLI's tabwriter, and
 //! keeps going after an error on one name, failing the command at the end.
 
