@@ -187,6 +187,12 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// The `--network` a container was created with.
+    pub(crate) fn containers_spec_network(&self, id: &str) -> Option<String> {
+        self.with_container(id, |c| c.spec.network.clone())
+            .flatten()
+    }
+
     /// The full ID of a container.
     pub fn container_id(&self, name_or_id: &str) -> Result<String, EngineError> {
         self.resolve(name_or_id)

@@ -1033,6 +1033,19 @@ impl Engine {
     /// Container start: an endpoint on every configured network. On failure
     /// the endpoints made so far are removed again.
     pub(crate) async fn networks_connect_all(&self, container_id: &str) -> Result<(), EngineError> {
+        // The network named at create may have been removed since (dockerd
+        // allows that while the container is stopped): the start fails.
+        let wanted = self
+            .containers_spec_network(container_id)
+            .filter(|n| !matches!(n.as_str(), "default" | "bridge" | "host" | "none"));
+        if let Some(name) = wanted {
+            let attached = self.net_lock().values().any(|n| {
+                (n.name == name || n.id.starts_with(&name)) && n.attached.contains_key(container_id)
+            });
+            if !attached {
+                return Err(EngineError::new(404, format!("network {name} not found")));
+            }
+        }
         for nid in self.container_networks(container_id) {
             if let Err(e) = self.endpoint_create(&nid, container_id, false).await {
                 self.networks_disconnect_all(container_id).await;
