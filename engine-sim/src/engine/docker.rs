@@ -654,6 +654,11 @@ impl Engine {
                 })
                 .await
             }
+            // The CLI refuses `-a` itself against API 1.41, after its ping
+            // (recorded: v-prune-df.jsonl).
+            VolumeCommand::Prune { all: true, .. } => Outcome::failed(format!(
+                "\"--all\" requires API version 1.42, but the Docker daemon API version is {API_VERSION}"
+            )),
             VolumeCommand::Prune { filters, .. } => {
                 let req = ApiRequest::post(&format!("/volumes/prune{}", filters_query(filters)));
                 let result = self
@@ -1157,6 +1162,28 @@ mod tests {
         ];
         // Recorded from docker 28.2 against dockerd 20.10 (golden s-volume).
         assert_eq!(tabwrite(&rows), "DRIVER    VOLUME NAME\ngvol      v1");
+    }
+
+    #[tokio::test]
+    async fn prune_all_is_refused_by_the_cli_against_api_1_41() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(super::super::EngineConfig {
+            roots: crate::discovery::PluginRoots {
+                sockets_dir: dir.path().join("run"),
+                spec_dirs: vec![],
+            },
+            clock: crate::clock::VirtualClock::new(),
+            seed: 1,
+        });
+        let cmd = DockerCommand::Volume(VolumeCommand::Prune {
+            all: true,
+            filters: vec![],
+        });
+        // Recorded: tests/golden/v-prune-df.jsonl (`docker volume prune -af`).
+        assert_eq!(
+            engine.docker(&cmd).await.error.as_deref(),
+            Some("\"--all\" requires API version 1.42, but the Docker daemon API version is 1.41")
+        );
     }
 
     #[test]
