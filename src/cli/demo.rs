@@ -56,11 +56,9 @@ fn narration(source: &str) -> BTreeMap<u32, String> {
     for (i, line) in source.lines().enumerate() {
         if let Some(text) = line.strip_prefix("## ") {
             pending.push(text);
-        } else if line.starts_with("docker ") || line.starts_with("#@ ") {
-            if !pending.is_empty() {
-                out.insert(i as u32 + 1, pending.join(" "));
-                pending.clear();
-            }
+        } else if (line.starts_with("docker ") || line.starts_with("#@ ")) && !pending.is_empty() {
+            out.insert(i as u32 + 1, pending.join(" "));
+            pending.clear();
         }
     }
     out
