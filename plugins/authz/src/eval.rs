@@ -8,7 +8,7 @@
 //!   body arrives as *no body* — the CVE-2024-41110 bypass class), not JSON, or
 //!   larger than [`MAX_BODY`].
 
-use crate::policy::{Cond, Op, Phase, Policy, Rule, Verdict};
+use crate::policy::{Cond, Op, Phase, Policy, Rule, Source, Verdict};
 use drydock_sdk::wire::authz::AuthzRequest;
 use serde_json::Value;
 
@@ -196,6 +196,29 @@ fn body_matches(body: &Value, field: &[String], op: Op, values: &[Value]) -> boo
     }
 }
 
+/// Why a body a rule needs cannot be read, if it cannot.
+fn unreadable(body: &Body, source: Source, line: u32) -> Option<String> {
+    let what = match source {
+        Source::Request => "request body",
+        Source::Response => "response body",
+    };
+    match body {
+        Body::Json(_) => None,
+        Body::Absent => Some(match source {
+            Source::Request => format!(
+                "request body not available for inspection (rule at line {line} needs it; \
+                 dockerd forwards only JSON bodies under 1 MiB with a Content-Length)"
+            ),
+            Source::Response => format!(
+                "response body not available for inspection (rule at line {line} needs it; \
+                 dockerd forwards only buffered JSON responses)"
+            ),
+        }),
+        Body::TooLarge(n) => Some(format!("{what} of {n} bytes is too large to inspect")),
+        Body::Invalid(e) => Some(format!("{what} is not valid JSON: {e}")),
+    }
+}
+
 impl Policy {
     /// Judges a call: `phase` says whether it is dockerd's AuthZReq or AuthZRes.
     ///
@@ -210,6 +233,7 @@ impl Policy {
         };
         let method = req.request_method.to_ascii_uppercase();
         let body = Body::of(req.request_body.as_deref());
+        let response = Body::of(req.response_body.as_deref());
         for rule in self.rules.iter().filter(|r| r.phase == phase) {
             let plain = rule
                 .conds
@@ -228,33 +252,30 @@ impl Policy {
             if !rule.needs_body() {
                 return Decision::of(rule);
             }
-            let value = match &body {
-                Body::Json(v) => v,
-                Body::Absent => {
-                    return Decision::deny(
-                        Some(rule.line),
-                        format!(
-                            "request body not available for inspection (rule at line {} needs it; \
-                             dockerd forwards only JSON bodies under 1 MiB with a Content-Length)",
-                            rule.line
-                        ),
-                    )
+            // Every body the rule reads must be readable, or it denies.
+            for source in [Source::Request, Source::Response] {
+                if rule.conds.iter().any(|c| c.source() == Some(source)) {
+                    let b = match source {
+                        Source::Request => &body,
+                        Source::Response => &response,
+                    };
+                    if let Some(why) = unreadable(b, source, rule.line) {
+                        return Decision::deny(Some(rule.line), why);
+                    }
                 }
-                Body::TooLarge(n) => {
-                    return Decision::deny(
-                        Some(rule.line),
-                        format!("request body of {n} bytes is too large to inspect"),
-                    )
-                }
-                Body::Invalid(e) => {
-                    return Decision::deny(
-                        Some(rule.line),
-                        format!("request body is not valid JSON: {e}"),
-                    )
-                }
-            };
+            }
             let all = rule.conds.iter().all(|c| match c {
-                Cond::Body { field, op, values } => body_matches(value, field, *op, values),
+                Cond::Body {
+                    source,
+                    field,
+                    op,
+                    values,
+                } => match (source, &body, &response) {
+                    (Source::Request, Body::Json(v), _) | (Source::Response, _, Body::Json(v)) => {
+                        body_matches(v, field, *op, values)
+                    }
+                    _ => false,
+                },
                 _ => true,
             });
             if all {
@@ -389,6 +410,23 @@ allow path=/containers/*,/containers/*/*,/volumes,/volumes/**
         assert_eq!(p.decide(&r, Phase::Response).msg, "secret");
         r.response_status_code = 500;
         assert!(p.decide(&r, Phase::Response).allowed());
+    }
+
+    #[test]
+    fn response_rules_read_the_response_body_and_fail_closed_without_it() {
+        let p = Policy::parse(
+            "deny on=response path=/volumes/* response.Driver=secret \"hidden volume\"",
+        )
+        .unwrap();
+        let mut r = req("GET", "/v1.41/volumes/v1", None);
+        r.response_status_code = 200;
+        r.response_body = Some(br#"{"Name":"v1","Driver":"secret"}"#.to_vec());
+        assert_eq!(p.decide(&r, Phase::Response).msg, "hidden volume");
+        r.response_body = Some(br#"{"Name":"v1","Driver":"local"}"#.to_vec());
+        assert!(p.decide(&r, Phase::Response).allowed());
+        r.response_body = None;
+        let d = p.decide(&r, Phase::Response);
+        assert!(d.msg.contains("response body not available"), "{}", d.msg);
     }
 
     #[test]

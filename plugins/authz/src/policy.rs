@@ -77,8 +77,11 @@ pub enum Cond {
     Path(Vec<String>),
     /// `status=200,204`: response rules only.
     Status(Vec<i64>),
-    /// `body.A.B=…`: a field of the JSON request body.
+    /// `body.A.B=…`: a field of the JSON request body; `response.A.B=…`
+    /// (response rules only): a field of the JSON response body.
     Body {
+        /// Which body.
+        source: Source,
         /// Field path; lists met on the way are searched element by element.
         field: Vec<String>,
         /// Comparison.
@@ -88,10 +91,27 @@ pub enum Cond {
     },
 }
 
+/// The body a field condition reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The client's request body (`body.`).
+    Request,
+    /// The daemon's response body (`response.`), in AuthZRes.
+    Response,
+}
+
 impl Cond {
-    /// Whether this condition needs the request body.
+    /// Whether this condition reads a body.
     pub fn needs_body(&self) -> bool {
         matches!(self, Cond::Body { .. })
+    }
+
+    /// The body this condition reads, if any.
+    pub fn source(&self) -> Option<Source> {
+        match self {
+            Cond::Body { source, .. } => Some(*source),
+            _ => None,
+        }
     }
 }
 
@@ -286,8 +306,12 @@ fn parse_rule(line: u32, verdict: Verdict, rest: &[Token]) -> Result<Rule, Strin
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            body if body.starts_with("body.") => {
-                let field: Vec<String> = body["body.".len()..]
+            body if body.starts_with("body.") || body.starts_with("response.") => {
+                let (source, rest) = match body.strip_prefix("body.") {
+                    Some(rest) => (Source::Request, rest),
+                    None => (Source::Response, &body["response.".len()..]),
+                };
+                let field: Vec<String> = rest
                     .split('.')
                     .map(str::to_owned)
                     .collect();
@@ -310,11 +334,16 @@ fn parse_rule(line: u32, verdict: Verdict, rest: &[Token]) -> Result<Rule, Strin
                     }
                     (op, _) => return Err(format!("unknown comparison `{op}`")),
                 };
-                Cond::Body { field, op, values }
+                Cond::Body {
+                    source,
+                    field,
+                    op,
+                    values,
+                }
             }
             other => {
                 return Err(format!(
-                "unknown condition `{other}` (known: on, user, method, path, status, body.FIELD)"
+                "unknown condition `{other}` (known: on, user, method, path, status, body.FIELD, response.FIELD)"
             ))
             }
         };
@@ -322,6 +351,14 @@ fn parse_rule(line: u32, verdict: Verdict, rest: &[Token]) -> Result<Rule, Strin
     }
     if rule.phase == Phase::Request && rule.conds.iter().any(|c| matches!(c, Cond::Status(_))) {
         return Err("`status` needs `on=response`: requests have no status yet".into());
+    }
+    if rule.phase == Phase::Request
+        && rule
+            .conds
+            .iter()
+            .any(|c| c.source() == Some(Source::Response))
+    {
+        return Err("`response.FIELD` needs `on=response`: requests have no response yet".into());
     }
     rule.msg = msg.unwrap_or_else(|| match verdict {
         Verdict::Deny => format!("denied by policy rule at line {line}"),
@@ -528,6 +565,7 @@ deny on=response status=200 path=/volumes "listings are secret"
         assert_eq!(
             p.rules[1].conds[1],
             Cond::Body {
+                source: Source::Request,
                 field: vec!["HostConfig".into(), "Privileged".into()],
                 op: Op::Eq,
                 values: vec![json!(true)]
@@ -569,6 +607,7 @@ deny on=response status=200 path=/volumes "listings are secret"
             ("deny \"a\" \"b\"", 1, "at most one"),
             ("deny on=response status=999", 1, "HTTP status"),
             ("deny path!=/x", 1, "takes `=`"),
+            ("deny response.Name=x", 1, "needs `on=response`"),
         ];
         for (text, line, needle) in cases {
             let e = Policy::parse(text).unwrap_err();
