@@ -59,9 +59,13 @@ def parse(path):
                 i += 1
             cmds.append(line)
         elif line.startswith("#@"):
-            words = shlex.split(line[2:])
-            if not words:
+            head = line[2:].split()
+            if not head:
                 continue
+            if head[0] == "replay":  # free text, which sh would not have to parse
+                reason = reason or line[2:].strip()
+                continue
+            words = shlex.split(line[2:])
             if words[0] == "plugin":
                 if len(words) >= 3 and words[2] == "golden-volume" and len(words) == 3:
                     specs.append("%s=VolumeDriver" % words[1])
@@ -69,8 +73,6 @@ def parse(path):
                     reason = reason or "plugin %s is of kind %s, not golden-volume" % (words[1], " ".join(words[2:]))
             elif words[0] == "restart-daemon":
                 cmds.append(RESTART)
-            elif words[0] == "replay":
-                reason = reason or line[2:].strip()
             else:
                 reason = reason or "directive `%s` has no replay here" % words[0]
     if not specs and reason is None:
