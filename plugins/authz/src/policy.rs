@@ -616,6 +616,30 @@ deny on=response status=200 path=/volumes "listings are secret"
         }
     }
 
+    /// The policy examples of docs/authz.md (its `text` blocks) are valid.
+    #[test]
+    fn the_documented_examples_parse() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/authz.md"))
+                .unwrap();
+        let blocks: Vec<&str> = doc
+            .split("```text\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert!(!blocks.is_empty());
+        for b in blocks {
+            Policy::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+        }
+        for f in ["team.policy", "bypass.policy"] {
+            let path = format!(
+                "{}/../../scenarios/authz/policies/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            Policy::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        }
+    }
+
     #[test]
     fn versions_are_stripped_only_when_numeric() {
         assert_eq!(strip_version("/v1.41/containers/json"), "/containers/json");
