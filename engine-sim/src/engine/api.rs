@@ -208,6 +208,12 @@ impl ApiResponse {
         Self::failed()
     }
 
+    /// A handler that succeeded without writing anything (network connect
+    /// and disconnect): headers set, no status recorded.
+    pub fn unwritten() -> Self {
+        Self::failed()
+    }
+
     /// A response flushed while streaming (`wait`): nothing left in the buffer.
     pub fn flushed() -> Self {
         ApiResponse::default()

@@ -359,7 +359,9 @@ impl Engine {
         work: impl std::future::Future<Output = Result<String, EngineError>>,
     ) -> Outcome {
         let result = self
-            .api(req, || async { Ok((work.await?, ApiResponse::failed())) })
+            .api(req, || async {
+                Ok((work.await?, ApiResponse::unwritten()))
+            })
             .await;
         match result {
             Ok(out) => Outcome::ok(out),
