@@ -2,10 +2,12 @@
 //! can drive it without spawning processes.
 //!
 //! # Layout
+//! * [`bench`] — `drydock bench`'s load generator, reports and plots.
 //! * [`cli`] — argument parsing (clap) and one module per subcommand.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
 //! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`
 //!   ([`testplugins_ipam`] for IPAM).
+pub mod bench;
 pub mod cli;
 pub mod run;
 pub mod testplugins;

@@ -2,6 +2,7 @@
 
 mod it {
     mod authz_plugin;
+    mod bench;
     mod conformance;
     mod golden;
     mod golden_authz;

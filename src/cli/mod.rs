@@ -5,6 +5,7 @@ use drydock_engine::discovery::PluginRoots;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 pub mod demo;
 mod discover;
 mod plugin;
@@ -32,6 +33,8 @@ enum Command {
     /// Run one of drydock's reference plugins (a real plugin dockerd accepts).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Measure a plugin's RPC latency and throughput with dockerd's own requests.
+    Bench(bench::BenchArgs),
 }
 
 /// The discovery roots every subcommand accepts, defaulting to dockerd's.
@@ -95,5 +98,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Run(args) => run::run(args, &mut std::io::stdout()).await,
         Command::Plugin(cmd) => plugin::run(cmd).await,
+        Command::Bench(args) => bench::run(args, &mut std::io::stdout()).await,
     }
 }
