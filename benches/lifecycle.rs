@@ -1,23 +1,35 @@
-//! A full `docker run --rm -v vol1:/d bb:latest true` through the simulated
-//! engine against the reference volume plugin: container create (Get), start
-//! (Get, Mount), exit (Get, Unmount) and removal — five plugin RPCs plus the
-//! engine's own bookkeeping.
+//! Whole `docker` commands through the simulated engine against the reference
+//! plugins: the top layer of docs/performance.md, where plugin RPCs are mixed
+//! with the engine's own bookkeeping. Each group has `in_process` (the
+//! plugin's handlers called directly: the SDK's full JSON path, no socket) and
+//! `unix` (served on a unix socket by the SDK server on its own runtime
+//! thread, as a plugin process would be) variants.
 //!
-//! * `in_process` — the plugin's handlers are called directly (the SDK's full
-//!   JSON path, no socket); target ≥ 50,000 lifecycles/s.
-//! * `unix` — the plugin is served on a unix socket by the SDK server, as a
-//!   real plugin process would be; target ≥ 3,000 lifecycles/s.
+//! * `lifecycle_run_rm_volume` — `docker run --rm -v vol1:/d bb:latest true`:
+//!   container create (Get), start (Get, Mount), exit (Get, Unmount) and
+//!   removal — five volume RPCs. Also `unix_parallel_x10`: ten such runs at
+//!   once (ten containers, one volume).
+//! * `lifecycle_run_stop_volume` — `docker run -d -v vol1:/d …`, `docker stop`,
+//!   `docker rm`: a detached container's whole life.
+//! * `lifecycle_network_connect_disconnect` — `docker network connect` and
+//!   `disconnect` of a running container on a network of the reference IPAM
+//!   plugin (RequestAddress, ReleaseAddress).
+//! * `lifecycle_authz_request` — `docker version` with the reference authz
+//!   plugin guarding the daemon: `HEAD /_ping` and `GET /version`, each judged
+//!   by AuthZReq and AuthZRes.
 //!
-//! The plugin runs with `Durability::Buffered` (no fsync: the benchmark
-//! measures the protocol path, not the disk). Run: `cargo bench --bench lifecycle`.
+//! Plugins run with no fsync (`Durability::Buffered`): the benchmark measures
+//! the protocol path, not the disk. Run: `cargo bench --bench lifecycle`.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use drydock_engine::clock::VirtualClock;
 use drydock_engine::discovery::PluginRoots;
 use drydock_engine::engine::{Engine, EngineConfig};
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 use drydock_volume::{Config, Durability, VolumePlugin};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 fn command(line: &str) -> DockerCommand {
     let s = parse("bench", format!("{line}\n").as_bytes()).unwrap();
@@ -27,10 +39,25 @@ fn command(line: &str) -> DockerCommand {
     }
 }
 
-fn plugin(dir: &Path) -> drydock_sdk::Plugin {
-    let mut config = Config::new(dir.join("state"));
+fn volume_plugin(dir: &Path) -> drydock_sdk::Plugin {
+    let mut config = Config::new(dir.join("volume-state"));
     config.durability = Durability::Buffered;
     VolumePlugin::open(config).unwrap().plugin()
+}
+
+fn ipam_plugin(dir: &Path) -> drydock_sdk::Plugin {
+    let config = drydock_ipam::Config::new(dir.join("ipam-state"));
+    drydock_ipam::IpamPlugin::open(config).unwrap().plugin()
+}
+
+fn authz_plugin(dir: &Path) -> drydock_sdk::Plugin {
+    let policy = dir.join("bench.policy");
+    std::fs::write(
+        &policy,
+        "default deny \"not allowed\"\nallow method=HEAD,GET path=/_ping,/version\n",
+    )
+    .unwrap();
+    drydock_sdk::Plugin::new().authz(drydock_authz::PolicyPlugin::load(&policy).unwrap())
 }
 
 fn engine(sockets: &Path) -> Engine {
@@ -44,40 +71,41 @@ fn engine(sockets: &Path) -> Engine {
     })
 }
 
-fn bench(c: &mut Criterion) {
-    let create = command("docker volume create -d dryvol vol1");
-    let run = command("docker run --rm -v vol1:/d bb:latest true");
-    let mut g = c.benchmark_group("lifecycle_run_rm_volume");
-    g.throughput(Throughput::Elements(1));
-
-    // In-process.
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(&dir.path().join("run"));
-    e.registry()
-        .register_in_process("dryvol", plugin(dir.path()));
-    rt.block_on(async { assert!(e.docker(&create).await.error.is_none()) });
-    g.bench_function("in_process", |b| {
-        b.to_async(&rt).iter(|| async {
-            let out = e.docker(&run).await;
-            assert!(out.error.is_none(), "{out:?}");
-            e.trace().drain();
-        })
-    });
+        .unwrap()
+}
 
-    // Over a unix socket, the plugin served on its own runtime thread.
-    let udir = tempfile::tempdir().unwrap();
-    let sockets = udir.path().join("run");
+/// Where a variant's plugin lives; keeps servers and directories alive.
+struct Setup {
+    _dir: tempfile::TempDir,
+    _server: Option<tokio::runtime::Runtime>,
+    engine: Arc<Engine>,
+}
+
+/// An engine reaching `plugin(dir)` as `name`, in-process or over a socket.
+fn setup(name: &str, unix: bool, plugin: fn(&Path) -> drydock_sdk::Plugin) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let sockets: PathBuf = dir.path().join("run");
+    std::fs::create_dir_all(&sockets).unwrap();
+    let e = Arc::new(engine(&sockets));
+    let p = plugin(dir.path());
+    if !unix {
+        e.registry().register_in_process(name, p);
+        return Setup {
+            _dir: dir,
+            _server: None,
+            engine: e,
+        };
+    }
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let p = plugin(udir.path());
-    let sock = sockets.join("dryvol.sock");
+    let sock = sockets.join(format!("{name}.sock"));
     let s2 = sock.clone();
     server.spawn(async move {
         drydock_sdk::server::serve_unix(p, &s2, std::future::pending())
@@ -85,18 +113,143 @@ fn bench(c: &mut Criterion) {
             .unwrap();
     });
     while !sock.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    let ue = engine(&sockets);
-    rt.block_on(async { assert!(ue.docker(&create).await.error.is_none()) });
-    g.bench_function("unix", |b| {
-        b.to_async(&rt).iter(|| async {
-            let out = ue.docker(&run).await;
-            assert!(out.error.is_none(), "{out:?}");
-            ue.trace().drain();
+    Setup {
+        _dir: dir,
+        _server: Some(server),
+        engine: e,
+    }
+}
+
+async fn ok(e: &Engine, cmd: &DockerCommand) {
+    let out = e.docker(cmd).await;
+    assert!(out.error.is_none(), "{out:?}");
+}
+
+fn quick(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+}
+
+const VARIANTS: [(&str, bool); 2] = [("in_process", false), ("unix", true)];
+
+fn run_rm_volume(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let create = command("docker volume create -d dryvol vol1");
+    let run = command("docker run --rm -v vol1:/d bb:latest true");
+    let mut g = c.benchmark_group("lifecycle_run_rm_volume");
+    quick(&mut g);
+    g.throughput(Throughput::Elements(1));
+    let mut keep = Vec::new();
+    for (label, unix) in VARIANTS {
+        let s = setup("dryvol", unix, volume_plugin);
+        rt.block_on(ok(&s.engine, &create));
+        let e = s.engine.clone();
+        g.bench_function(label, |b| {
+            b.to_async(rt).iter(|| async {
+                ok(&e, &run).await;
+                e.trace().drain();
+            })
+        });
+        keep.push(s);
+    }
+    // Ten runs at once over the socket: the engine's shared client keeps two
+    // idle connections, as dockerd's does, so most runs dial a fresh one.
+    let e = keep[1].engine.clone();
+    g.throughput(Throughput::Elements(10));
+    g.bench_function("unix_parallel_x10", |b| {
+        b.to_async(rt).iter(|| async {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..10 {
+                let (e, run) = (e.clone(), run.clone());
+                set.spawn(async move { ok(&e, &run).await });
+            }
+            while let Some(r) = set.join_next().await {
+                r.unwrap();
+            }
+            e.trace().drain();
         })
     });
     g.finish();
+}
+
+fn run_stop_volume(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let create = command("docker volume create -d dryvol vol1");
+    let run = command("docker run -d --name app -v vol1:/d bb:latest sleep 60");
+    let stop = command("docker stop app");
+    let rm = command("docker rm app");
+    let mut g = c.benchmark_group("lifecycle_run_stop_volume");
+    quick(&mut g);
+    g.throughput(Throughput::Elements(1));
+    for (label, unix) in VARIANTS {
+        let s = setup("dryvol", unix, volume_plugin);
+        rt.block_on(ok(&s.engine, &create));
+        let e = s.engine.clone();
+        g.bench_function(label, |b| {
+            b.to_async(rt).iter(|| async {
+                ok(&e, &run).await;
+                ok(&e, &stop).await;
+                ok(&e, &rm).await;
+                e.trace().drain();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn network_connect_disconnect(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let net = command("docker network create --ipam-driver dryipam --subnet 10.80.0.0/16 n");
+    let app = command("docker run -d --name app bb:latest sleep 60");
+    let connect = command("docker network connect n app");
+    let disconnect = command("docker network disconnect n app");
+    let mut g = c.benchmark_group("lifecycle_network_connect_disconnect");
+    quick(&mut g);
+    g.throughput(Throughput::Elements(1));
+    for (label, unix) in VARIANTS {
+        let s = setup("dryipam", unix, ipam_plugin);
+        rt.block_on(async {
+            ok(&s.engine, &net).await;
+            ok(&s.engine, &app).await;
+        });
+        let e = s.engine.clone();
+        g.bench_function(label, |b| {
+            b.to_async(rt).iter(|| async {
+                ok(&e, &connect).await;
+                ok(&e, &disconnect).await;
+                e.trace().drain();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn authz_request(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let version = command("docker version --format '{{.Server.Version}}'");
+    let mut g = c.benchmark_group("lifecycle_authz_request");
+    quick(&mut g);
+    g.throughput(Throughput::Elements(1));
+    for (label, unix) in VARIANTS {
+        let s = setup("dryauthz", unix, authz_plugin);
+        s.engine
+            .set_authorization_plugins(vec!["dryauthz".to_owned()]);
+        let e = s.engine.clone();
+        g.bench_function(label, |b| {
+            b.to_async(rt).iter(|| async {
+                ok(&e, &version).await;
+                e.trace().drain();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = current_thread();
+    run_rm_volume(c, &rt);
+    run_stop_volume(c, &rt);
+    network_connect_disconnect(c, &rt);
+    authz_request(c, &rt);
 }
 
 criterion_group!(benches, bench);
