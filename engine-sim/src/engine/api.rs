@@ -82,6 +82,19 @@ impl ApiRequest {
         req
     }
 
+    /// [`ApiRequest::post_json`] whose body is built only when `needed`: the
+    /// body is read by nothing but the authz chain, and building the CLI's
+    /// full container configuration for every request would dominate runs
+    /// without one. Without the body the request keeps its method, URI and
+    /// `Content-Type`.
+    pub fn post_json_if(path: &str, needed: bool, body: impl FnOnce() -> Value) -> Self {
+        if needed {
+            Self::post_json(path, &body())
+        } else {
+            Self::new("POST", versioned(path)).header("Content-Type", "application/json")
+        }
+    }
+
     /// Adds or replaces a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.insert(name.into(), value.into());

@@ -211,7 +211,9 @@ impl Engine {
         };
         match cmd {
             NetworkCommand::Create(spec) => {
-                let req = ApiRequest::post_json("/networks/create", &network_create_body(spec));
+                let req = ApiRequest::post_json_if("/networks/create", self.authz_active(), || {
+                    network_create_body(spec)
+                });
                 let result = self
                     .api(req, || async {
                         let id = run(cmd.clone()).await?;
@@ -379,9 +381,10 @@ impl Engine {
                 .map(|n| ("name", n.clone()))
                 .collect::<Vec<_>>(),
         );
-        let req = ApiRequest::post_json(
+        let req = ApiRequest::post_json_if(
             &format!("/containers/create{q}"),
-            &create_body(spec, attach),
+            self.authz_active(),
+            || create_body(spec, attach),
         );
         self.api(req, || async {
             let id = self.container_create(engine_spec(spec)).await?;
