@@ -181,7 +181,11 @@ impl Launcher {
                 let spec = self.dirs.specs.join(format!("{name}.spec"));
                 let json = self.dirs.specs.join(format!("{name}.json"));
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                while !(is_socket(&socket) || spec.exists() || json.exists()) {
+                while !(spec.exists()
+                    || json.exists()
+                    || (is_socket(&socket)
+                        && tokio::net::UnixStream::connect(&socket).await.is_ok()))
+                {
                     if tokio::time::Instant::now() > deadline {
                         bail!(
                             "plugin {name} ({}) did not create {} or a spec file in {} within 10 s",
@@ -252,15 +256,22 @@ fn is_socket(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
+/// Waits until the plugin accepts connections: the socket file exists between
+/// `bind` and `listen`, so existence alone is not readiness.
 async fn wait_for_socket(path: &Path, limit: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + limit;
-    while !is_socket(path) {
+    loop {
+        if is_socket(path) && tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Ok(());
+        }
         if tokio::time::Instant::now() > deadline {
-            bail!("plugin socket {} did not appear", path.display());
+            bail!(
+                "plugin socket {} did not accept connections within {limit:?}",
+                path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    Ok(())
 }
 
 /// The plugin kinds drydock knows by name.
@@ -272,6 +283,8 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "golden-authz",
     "golden-ipam",
     "golden-network",
+    "broken-volume-unmount",
+    "broken-ipam-double",
 ];
 
 /// Builds a built-in plugin of `kind` with its `settings`.
@@ -333,6 +346,12 @@ pub fn builtin(
         }
         "golden-ipam" => Ok(Plugin::new().ipam(crate::testplugins_ipam::GoldenIpam::new())),
         "golden-network" => Ok(Plugin::new().network(crate::testplugins_ipam::GoldenNetwork)),
+        "broken-volume-unmount" => {
+            Ok(Plugin::new().volume(crate::testplugins_broken::BrokenVolume::new()))
+        }
+        "broken-ipam-double" => {
+            Ok(Plugin::new().ipam(crate::testplugins_broken::BrokenIpam::new()))
+        }
         "authz" => {
             let Some(policy) = get("policy") else {
                 bail!("plugin {name}: kind authz needs policy=FILE");
