@@ -136,7 +136,23 @@ pub struct Allocator {
     ranges: Vec<Cidr>,
     /// Pool ID → pool.
     pools: BTreeMap<String, Pool>,
+    /// Where the search for the lowest free address may start in each pool.
+    hints: FreeHints,
 }
+
+/// Per pool, a value below which every dynamic address is held or reserved,
+/// so allocation in a nearly full pool does not rescan from the start. Only a
+/// hint: it is rebuilt lazily, never persisted, and ignored by equality.
+#[derive(Debug, Clone, Default)]
+struct FreeHints(std::collections::HashMap<String, u128>);
+
+impl PartialEq for FreeHints {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FreeHints {}
 
 /// The ranges used when none are configured: private blocks unlikely to
 /// collide with a host's own (docker's built-in IPAM uses 172.17–31/16).
@@ -170,12 +186,17 @@ impl Allocator {
         Allocator {
             ranges,
             pools: BTreeMap::new(),
+            hints: FreeHints::default(),
         }
     }
 
     /// Rebuilds an allocator from saved pools.
     pub fn with_pools(ranges: Vec<Cidr>, pools: BTreeMap<String, Pool>) -> Self {
-        Allocator { ranges, pools }
+        Allocator {
+            ranges,
+            pools,
+            hints: FreeHints::default(),
+        }
     }
 
     /// The pools, by ID.
@@ -293,6 +314,7 @@ impl Allocator {
 
     /// `ReleasePool`: forgets the pool and everything held in it.
     pub fn release_pool(&mut self, id: &str) -> Result<Pool, AllocError> {
+        self.hints.0.remove(id);
         self.pools
             .remove(id)
             .ok_or_else(|| AllocError::UnknownPool(id.to_owned()))
@@ -308,17 +330,30 @@ impl Allocator {
             .ok_or_else(|| AllocError::UnknownPool(id.to_owned()))?;
         let v = if address.is_empty() {
             let range = pool.sub.unwrap_or(pool.cidr);
-            let mut v = range.first();
-            loop {
-                if pool.held.contains(&v) || pool.is_reserved(v) {
-                    if v >= range.last() {
-                        return Err(AllocError::Exhausted(range.to_string()));
-                    }
+            let start = self
+                .hints
+                .0
+                .get(id)
+                .copied()
+                .unwrap_or(0)
+                .max(range.first());
+            // Walk the held set alongside the candidates: a run of held
+            // addresses costs one iterator step each, not a lookup each.
+            let mut held = pool.held.range(start..).peekable();
+            let mut v = start;
+            let found = loop {
+                if v > range.last() {
+                    return Err(AllocError::Exhausted(range.to_string()));
+                }
+                while held.next_if(|h| **h < v).is_some() {}
+                if held.next_if(|h| **h == v).is_some() || pool.is_reserved(v) {
                     v += 1;
                     continue;
                 }
                 break v;
-            }
+            };
+            self.hints.0.insert(id.to_owned(), found + 1);
+            found
         } else {
             // Be lenient with a CIDR suffix; dockerd sends bare IPs.
             let bare = address.split('/').next().unwrap_or(address);
@@ -355,6 +390,9 @@ impl Allocator {
                 pool: pool.cidr.to_string(),
             });
         }
+        if let Some(hint) = self.hints.0.get_mut(id) {
+            *hint = (*hint).min(a.value);
+        }
         Ok(())
     }
 }
@@ -368,6 +406,34 @@ mod tests {
             Cidr::parse("10.0.0.0/23").unwrap(),
             Cidr::parse("fd00::/63").unwrap(),
         ])
+    }
+
+    #[test]
+    fn dynamic_addresses_stay_lowest_free_across_releases() {
+        let mut a = alloc();
+        let p = a
+            .request_pool(LOCAL_SPACE, "10.9.0.0/29", "", false, BTreeMap::new())
+            .unwrap();
+        let got: Vec<String> = (0..6)
+            .map(|_| a.request_address(&p.id, "").unwrap())
+            .collect();
+        assert_eq!(got[0], "10.9.0.1/29");
+        assert_eq!(got[5], "10.9.0.6/29");
+        assert!(matches!(
+            a.request_address(&p.id, ""),
+            Err(AllocError::Exhausted(_))
+        ));
+        a.release_address(&p.id, "10.9.0.4").unwrap();
+        a.release_address(&p.id, "10.9.0.2").unwrap();
+        assert_eq!(a.request_address(&p.id, "").unwrap(), "10.9.0.2/29");
+        assert_eq!(a.request_address(&p.id, "").unwrap(), "10.9.0.4/29");
+        // An explicit request below the hint changes nothing it relies on.
+        a.release_address(&p.id, "10.9.0.1").unwrap();
+        assert_eq!(a.request_address(&p.id, "10.9.0.1").unwrap(), "10.9.0.1/29");
+        assert!(matches!(
+            a.request_address(&p.id, ""),
+            Err(AllocError::Exhausted(_))
+        ));
     }
 
     #[test]
