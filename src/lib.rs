@@ -4,11 +4,15 @@
 //! # Layout
 //! * [`bench`] — `drydock bench`'s load generator, reports and plots.
 //! * [`cli`] — argument parsing (clap) and one module per subcommand.
+//! * [`fuzz`] — `drydock fuzz`: random workloads, invariants, shrunk counterexamples;
+//!   [`testplugins_broken`] — deliberately broken plugins it must catch.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
 //! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`
 //!   ([`testplugins_ipam`] for IPAM).
 pub mod bench;
 pub mod cli;
+pub mod fuzz;
 pub mod run;
 pub mod testplugins;
+pub mod testplugins_broken;
 pub mod testplugins_ipam;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod bench;
 pub mod demo;
 mod discover;
+mod fuzz;
 mod plugin;
 mod run;
 
@@ -35,6 +36,8 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Measure a plugin's RPC latency and throughput with dockerd's own requests.
     Bench(bench::BenchArgs),
+    /// Run random docker workloads against a plugin and check invariants after each step.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// The discovery roots every subcommand accepts, defaulting to dockerd's.
@@ -99,5 +102,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args, &mut std::io::stdout()).await,
         Command::Plugin(cmd) => plugin::run(cmd).await,
         Command::Bench(args) => bench::run(args, &mut std::io::stdout()).await,
+        Command::Fuzz(args) => fuzz::run(args, &mut std::io::stdout()).await,
     }
 }

@@ -1,0 +1,242 @@
+//! `drydock fuzz`: random docker workloads against one plugin, with the
+//! invariants of docs/invariants.md checked after every step.
+
+use crate::fuzz::gen::FuzzProtocol;
+use crate::fuzz::{fuzz, replay_fails, FuzzOptions, FuzzReport, Launch};
+use crate::run::launch::TransportKind;
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Report formats of `drydock fuzz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FuzzFormat {
+    /// For people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML (one testcase).
+    Junit,
+}
+
+/// Options of `drydock fuzz`.
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// The plugin under test (its name in scenarios and discovery).
+    #[arg(long, value_name = "NAME")]
+    plugin: String,
+    /// Start a built-in plugin of this kind (volume, ipam, or a test kind).
+    #[arg(long, value_name = "KIND", conflicts_with = "exec")]
+    kind: Option<String>,
+    /// Which commands to generate and which invariants to check.
+    #[arg(long, value_enum, default_value = "volume")]
+    protocol: FuzzProtocol,
+    /// Number of cases.
+    #[arg(long, default_value_t = 256)]
+    cases: u32,
+    /// Seed of the case generator (printed, so a run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Most steps per case.
+    #[arg(long, default_value_t = 12)]
+    steps: usize,
+    /// Where to write the shrunk counterexample scenario.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "fuzz-counterexample.scenario"
+    )]
+    out: PathBuf,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: FuzzFormat,
+    /// How a started plugin is reached.
+    #[arg(long, value_enum, default_value = "in-process")]
+    transport: TransportKind,
+    /// Use this directory as /run/docker/plugins (a plugin already running).
+    #[arg(long, value_name = "DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Extra spec directories.
+    #[arg(long = "spec-dir", value_name = "DIR")]
+    spec_dirs: Vec<PathBuf>,
+    /// Never restart the plugin (`#@ restart-plugin`): for plugins that keep
+    /// their state in memory only.
+    #[arg(long)]
+    no_restart_plugin: bool,
+    /// Start the plugin as a program (placeholders as in `#@ plugin NAME exec`):
+    /// `--exec -- ./my-plugin --socket {socket}`.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "CMD")]
+    exec: Option<Vec<String>>,
+}
+
+fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
+    let launch = match (&args.kind, &args.exec) {
+        (Some(k), None) => Launch::Kind(k.clone()),
+        (None, Some(argv)) if !argv.is_empty() => Launch::Exec(argv.clone()),
+        (None, _) if args.plugins_dir.is_some() || !args.spec_dirs.is_empty() => Launch::Discovered,
+        _ => bail!("say how to reach plugin {}: --kind KIND, --exec -- CMD…, or --plugins-dir/--spec-dir where it runs", args.plugin),
+    };
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let transport = if matches!(launch, Launch::Exec(_)) {
+        TransportKind::Unix
+    } else {
+        args.transport
+    };
+    Ok(FuzzOptions {
+        plugin: args.plugin.clone(),
+        launch,
+        protocol: args.protocol,
+        cases: args.cases,
+        steps: args.steps,
+        seed: args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        }),
+        transport,
+        plugins_dir: args.plugins_dir.as_ref().map(absolute),
+        spec_dirs: args.spec_dirs.iter().map(absolute).collect(),
+        restart_plugin: !args.no_restart_plugin,
+    })
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> anyhow::Result<()> {
+    let throughput = format!(
+        "{} cases in {:.2} s: {:.0} cases/s, {} plugin calls ({:.0} calls/s), {} checks",
+        report.cases,
+        report.seconds,
+        report.cases_per_sec(),
+        report.calls,
+        report.calls_per_sec(),
+        report.checks
+    );
+    match args.format {
+        FuzzFormat::Text => {
+            writeln!(
+                out,
+                "seed {} (repeat with --seed {})",
+                report.seed, report.seed
+            )?;
+            if let Some(e) = &report.error {
+                writeln!(out, "error: {e}")?;
+            }
+            match &report.failure {
+                None => writeln!(out, "every invariant held")?,
+                Some(f) => {
+                    writeln!(
+                        out,
+                        "invariant {} broken after {} steps: {}",
+                        f.violation.invariant,
+                        f.step + 1,
+                        f.violation.message
+                    )?;
+                    writeln!(out, "counterexample written to {}:", args.out.display())?;
+                    for l in f.scenario.lines() {
+                        writeln!(out, "  {l}")?;
+                    }
+                    match f.reproduced {
+                        Some(true) => writeln!(out, "`drydock run {}` fails on it, as it should", args.out.display())?,
+                        Some(false) => writeln!(out, "note: `drydock run {}` passes (this invariant has no scenario expectation)", args.out.display())?,
+                        None => {}
+                    }
+                }
+            }
+            writeln!(out, "{throughput}")?;
+        }
+        FuzzFormat::Json => {
+            let doc = serde_json::json!({
+                "seed": report.seed,
+                "cases": report.cases,
+                "calls": report.calls,
+                "checks": report.checks,
+                "seconds": report.seconds,
+                "cases_per_sec": report.cases_per_sec(),
+                "calls_per_sec": report.calls_per_sec(),
+                "error": report.error,
+                "failure": report.failure.as_ref().map(|f| serde_json::json!({
+                    "invariant": f.violation.invariant,
+                    "message": f.violation.message,
+                    "steps": f.lines,
+                    "scenario": f.scenario,
+                    "out": args.out,
+                    "reproduced": f.reproduced,
+                })),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        FuzzFormat::Junit => {
+            let failed = usize::from(report.failure.is_some() || report.error.is_some());
+            writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+            writeln!(
+                out,
+                "<testsuite name=\"drydock fuzz\" tests=\"1\" failures=\"{failed}\" time=\"{:.3}\">",
+                report.seconds
+            )?;
+            writeln!(
+                out,
+                "  <testcase name=\"{} invariants (seed {})\" time=\"{:.3}\">",
+                xml(&args.plugin),
+                report.seed,
+                report.seconds
+            )?;
+            if let Some(f) = &report.failure {
+                writeln!(
+                    out,
+                    "    <failure message=\"{}\">{}</failure>",
+                    xml(&format!(
+                        "{}: {}",
+                        f.violation.invariant, f.violation.message
+                    )),
+                    xml(&f.scenario)
+                )?;
+            } else if let Some(e) = &report.error {
+                writeln!(out, "    <failure message=\"{}\"/>", xml(e))?;
+            }
+            writeln!(out, "    <system-out>{}</system-out>", xml(&throughput))?;
+            writeln!(out, "  </testcase>\n</testsuite>")?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `drydock fuzz`; exit code 0 only if every invariant held.
+pub async fn run(args: FuzzArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    eprintln!("drydock fuzz: seed {}", opts.seed);
+    let bar = indicatif::ProgressBar::new(u64::from(opts.cases));
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases {per_sec} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let run_opts = opts.clone();
+    let tick_bar = bar.clone();
+    let mut report =
+        tokio::task::spawn_blocking(move || fuzz(&run_opts, &move |n| tick_bar.set_position(n)))
+            .await
+            .context("the fuzz run panicked")?;
+    bar.finish_and_clear();
+    if let Some(f) = report.failure.as_mut() {
+        std::fs::write(&args.out, &f.scenario)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        f.reproduced = Some(replay_fails(&args.out, &opts).await?);
+    }
+    write_report(&args, &report, out)?;
+    Ok(if report.failure.is_none() && report.error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,146 @@
+//! Random but valid docker workloads, generated as **scenario text**: every
+//! case is a list of action and directive lines that the scenario parser
+//! reads, so a counterexample is printed by joining its lines.
+//!
+//! Names come from small pools (`c1`…`c3`, `v1`…`v3`, `n1`, `n2`) so that
+//! commands collide often: the same volume in two containers, a container
+//! started twice, a network removed under a container — where plugins break.
+//! The lines are syntactically valid; whether each succeeds is for the engine
+//! to decide, as dockerd would.
+
+use proptest::prelude::*;
+
+/// Which protocol's commands a case exercises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FuzzProtocol {
+    /// Volumes: create/rm, containers mounting them, `--volumes-from`, `docker cp`.
+    Volume,
+    /// Networks on an IPAM driver: create/rm, connect/disconnect, static `--ip`.
+    Ipam,
+    /// Both, against one plugin implementing both.
+    All,
+}
+
+/// What the generator needs to know about the plugin under test.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    /// The plugin's name (`-d NAME`, `--ipam-driver NAME`).
+    pub plugin: String,
+    /// Whether `#@ restart-plugin NAME` may be generated (only for plugins the
+    /// scenario starts itself).
+    pub restartable: bool,
+    /// The protocol.
+    pub protocol: FuzzProtocol,
+}
+
+fn container() -> impl Strategy<Value = String> {
+    (1..=3u8).prop_map(|i| format!("c{i}"))
+}
+
+fn volume() -> impl Strategy<Value = String> {
+    (1..=3u8).prop_map(|i| format!("v{i}"))
+}
+
+/// `n1` three times as often as `n2`: commands meet on one network more often.
+fn network() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => Just(1u8), 1 => Just(2u8)]
+}
+
+/// Lifecycle commands on a container, shared by every protocol.
+fn lifecycle(cfg: &GenConfig) -> BoxedStrategy<String> {
+    let restart_plugin = format!("#@ restart-plugin {}", cfg.plugin);
+    let restartable = cfg.restartable;
+    let cmd = prop_oneof![
+        Just("start"),
+        Just("stop"),
+        Just("kill"),
+        Just("restart"),
+        Just("wait"),
+        Just("rm -f"),
+        Just("rm"),
+    ];
+    let step = (cmd, container()).prop_map(|(cmd, c)| format!("docker {cmd} {c}"));
+    if restartable {
+        prop_oneof![
+            10 => step,
+            1 => Just("#@ restart-daemon".to_owned()),
+            1 => Just(restart_plugin),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![10 => step, 1 => Just("#@ restart-daemon".to_owned())].boxed()
+    }
+}
+
+/// Volume commands against plugin `p`.
+fn volume_steps(p: &str) -> BoxedStrategy<String> {
+    let p = p.to_owned();
+    let (p1, p2, p3, p4) = (p.clone(), p.clone(), p.clone(), p.clone());
+    prop_oneof![
+        3 => volume().prop_map(move |v| format!("docker volume create -d {p1} {v}")),
+        1 => (volume(), any::<bool>()).prop_map(|(v, f)| {
+            format!("docker volume rm {}{v}", if f { "-f " } else { "" })
+        }),
+        4 => (container(), volume(), proptest::option::of(volume())).prop_map(move |(c, v, w)| {
+            let extra = w.map(|w| format!(" -v {w}:/extra")).unwrap_or_default();
+            format!("docker run -d --name {c} --volume-driver {p2} -v {v}:/data{extra} busybox")
+        }),
+        2 => (container(), volume()).prop_map(move |(c, v)| {
+            format!("docker create --name {c} --volume-driver {p3} -v {v}:/data busybox")
+        }),
+        1 => (container(), container()).prop_map(|(c, d)| {
+            format!("docker run -d --name {c} --volumes-from {d} busybox")
+        }),
+        1 => volume().prop_map(move |v| {
+            format!("docker run --rm --volume-driver {p4} -v {v}:/data busybox")
+        }),
+        1 => container().prop_map(|c| format!("docker cp ./notes.txt {c}:/data/notes.txt")),
+    ]
+    .boxed()
+}
+
+/// Network commands on IPAM driver `p`: subnet `10.90.N.0/24` for network `nN`.
+fn ipam_steps(p: &str) -> BoxedStrategy<String> {
+    let p = p.to_owned();
+    let (p1, p2) = (p.clone(), p.clone());
+    prop_oneof![
+        5 => network().prop_map(move |n| {
+            format!("docker network create --ipam-driver {p1} --subnet 10.90.{n}.0/24 n{n}")
+        }),
+        1 => network().prop_map(move |n| format!("docker network create --ipam-driver {p2} n{n}")),
+        1 => network().prop_map(|n| format!("docker network rm n{n}")),
+        3 => (container(), network()).prop_map(|(c, n)| {
+            format!("docker run -d --name {c} --network n{n} busybox")
+        }),
+        4 => (container(), (network(), 10..=11u8)).prop_map(|(c, (n, h))| {
+            format!("docker run -d --name {c} --network n{n} --ip 10.90.{n}.{h} busybox")
+        }),
+        1 => (container(), network()).prop_map(|(c, n)| format!("docker create --name {c} --network n{n} busybox")),
+        2 => (container(), network(), proptest::option::of(10..=11u8)).prop_map(|(c, n, h)| {
+            let ip = h.map(|h| format!("--ip 10.90.{n}.{h} ")).unwrap_or_default();
+            format!("docker network connect {ip}n{n} {c}")
+        }),
+        1 => (container(), network()).prop_map(|(c, n)| format!("docker network disconnect n{n} {c}")),
+    ]
+    .boxed()
+}
+
+/// One generated line.
+pub fn step(cfg: &GenConfig) -> BoxedStrategy<String> {
+    let life = lifecycle(cfg);
+    match cfg.protocol {
+        FuzzProtocol::Volume => prop_oneof![3 => volume_steps(&cfg.plugin), 2 => life].boxed(),
+        FuzzProtocol::Ipam => prop_oneof![3 => ipam_steps(&cfg.plugin), 2 => life].boxed(),
+        FuzzProtocol::All => prop_oneof![
+            2 => volume_steps(&cfg.plugin),
+            2 => ipam_steps(&cfg.plugin),
+            2 => life
+        ]
+        .boxed(),
+    }
+}
+
+/// A case: 1 to `max_steps` lines.
+pub fn case(cfg: &GenConfig, max_steps: usize) -> BoxedStrategy<Vec<String>> {
+    proptest::collection::vec(step(cfg), 1..=max_steps.max(1)).boxed()
+}
