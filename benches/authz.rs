@@ -1,0 +1,105 @@
+//! What an authz chain costs: one simulated `docker volume ls` (HEAD /_ping
+//! then GET /volumes, each wrapped in AuthZReq and AuthZRes) with zero, one
+//! and three allow-all plugins in the chain, reached in-process and over unix
+//! sockets. The difference between the cases divided by the number of
+//! plugins is the per-plugin cost. Run: `cargo bench --bench authz`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use drydock_engine::clock::VirtualClock;
+use drydock_engine::discovery::PluginRoots;
+use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::scenario::{parse, DockerCommand, StepKind};
+use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
+use drydock_sdk::{AuthzPlugin, Plugin, PluginError};
+use std::path::Path;
+
+struct AllowAll;
+
+impl AuthzPlugin for AllowAll {
+    async fn authz_req(&self, _: AuthzRequest) -> Result<AuthzResponse, PluginError> {
+        Ok(AuthzResponse::allow())
+    }
+    async fn authz_res(&self, _: AuthzRequest) -> Result<AuthzResponse, PluginError> {
+        Ok(AuthzResponse::allow())
+    }
+}
+
+fn volume_ls() -> DockerCommand {
+    let s = parse("bench", b"docker volume ls -q\n").unwrap();
+    match &s.steps[0].kind {
+        StepKind::Action(a) => a.command.clone(),
+        _ => unreachable!(),
+    }
+}
+
+fn engine(sockets: &Path) -> Engine {
+    Engine::new(EngineConfig {
+        roots: PluginRoots {
+            sockets_dir: sockets.to_path_buf(),
+            spec_dirs: vec![],
+        },
+        clock: VirtualClock::new(),
+        seed: 1,
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cmd = volume_ls();
+    let mut g = c.benchmark_group("authz_chain_volume_ls");
+    g.throughput(Throughput::Elements(1));
+    for transport in ["in_process", "unix"] {
+        for plugins in [0usize, 1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let sockets = dir.path().join("run");
+            let e = engine(&sockets);
+            let names: Vec<String> = (0..plugins).map(|i| format!("allow{i}")).collect();
+            for name in &names {
+                if transport == "in_process" {
+                    e.registry()
+                        .register_in_process(name, Plugin::new().authz(AllowAll));
+                } else {
+                    let sock = sockets.join(format!("{name}.sock"));
+                    let s = sock.clone();
+                    servers.spawn(async move {
+                        drydock_sdk::server::serve_unix(
+                            Plugin::new().authz(AllowAll),
+                            &s,
+                            std::future::pending(),
+                        )
+                        .await
+                        .unwrap();
+                    });
+                    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+            }
+            e.set_authorization_plugins(names);
+            rt.block_on(async { assert!(e.docker(&cmd).await.error.is_none()) });
+            g.bench_with_input(
+                BenchmarkId::new(transport, format!("{plugins}_plugins")),
+                &plugins,
+                |b, _| {
+                    b.to_async(&rt).iter(|| async {
+                        let out = e.docker(&cmd).await;
+                        assert!(out.error.is_none(), "{out:?}");
+                        e.trace().drain();
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
