@@ -214,8 +214,10 @@ impl IdMap {
         let (e, a) = (split(expected), split(actual));
         e.len() == a.len()
             && e.iter().zip(&a).all(|(ew, aw)| {
-                if is_id(ew) && is_id(aw) {
-                    self.unify(ew, aw)
+                // A sentence may end right after an ID ("container <id>. Stop…").
+                let (et, at) = (ew.trim_end_matches('.'), aw.trim_end_matches('.'));
+                if is_id(et) && is_id(at) && ew.len() - et.len() == aw.len() - at.len() {
+                    self.unify(et, at)
                 } else {
                     ew == aw
                 }

@@ -322,8 +322,16 @@ impl Engine {
             }
         }
         let driver = spec.volume_driver.clone().unwrap_or_default();
-        // 2. Named volumes (binds), in flag order.
+        // 2. Named volumes (binds), in flag order. A second bind at the same
+        //    destination is refused when it is reached (after the first one's
+        //    lookup), as recorded: tests/golden/conformance/findings/mount-points.jsonl.
         for m in spec.mounts.iter().filter(|m| m.source.is_some()) {
+            if mounts.contains_key(&m.target) {
+                return Err(EngineError::new(
+                    400,
+                    format!("Duplicate mount point: {}", m.target),
+                ));
+            }
             let name = m.source.as_deref().unwrap_or_default();
             let (v, _) = self
                 .volumes()

@@ -592,6 +592,7 @@ impl Engine {
                 let result = self
                     .api(req, || async {
                         let (mut vols, warnings) = self.volumes().list(driver.as_deref()).await?;
+                        vols.retain(|v| self.volume_matches(v, filters));
                         vols.sort_by(|a, b| a.name.cmp(&b.name));
                         let body = json!({
                             "Volumes": vols.iter().map(volume_json).collect::<Vec<_>>(),
@@ -1019,6 +1020,40 @@ fn path_stat(path: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(stat.to_string())
 }
 
+impl Engine {
+    /// `docker volume ls --filter`: each key's values are alternatives (OR),
+    /// different keys must all hold (AND), as dockerd's filters do.
+    fn volume_matches(&self, v: &VolumeInfo, filters: &[KeyValue]) -> bool {
+        let mut keys: Vec<&str> = filters.iter().map(|f| f.key.as_str()).collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            filters
+                .iter()
+                .filter(|f| f.key == *key)
+                .any(|f| match *key {
+                    "driver" => v.driver == f.value,
+                    "name" => v.name.contains(&f.value),
+                    "dangling" => {
+                        let dangling = self.volumes().refs(&v.name).is_empty();
+                        matches!(f.value.as_str(), "true" | "1") == dangling
+                    }
+                    "label" => {
+                        let (k, val) = match f.value.split_once('=') {
+                            Some((k, val)) => (k, Some(val)),
+                            None => (f.value.as_str(), None),
+                        };
+                        v.labels.as_ref().is_some_and(|l| match (l.get(k), val) {
+                            (Some(have), Some(want)) => have == want,
+                            (Some(_), None) => true,
+                            (None, _) => false,
+                        })
+                    }
+                    _ => true,
+                })
+        })
+    }
+}
+
 fn filter_value(filters: &[KeyValue], key: &str) -> Option<String> {
     filters
         .iter()
@@ -1088,10 +1123,12 @@ pub fn go_template(template: &str, v: &Value) -> String {
             return out;
         };
         let expr = rest[start + 2..start + end].trim();
-        let (json_mode, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
+        let (mode, path) = match (expr.strip_prefix("json "), expr.strip_prefix("len ")) {
+            (Some(p), _) => (Some("json"), p.trim()),
+            (_, Some(p)) => (Some("len"), p.trim()),
+            _ => (None, expr),
         };
+        let json_mode = mode == Some("json");
         let mut cur = v;
         for part in path
             .trim_start_matches('.')
@@ -1099,6 +1136,17 @@ pub fn go_template(template: &str, v: &Value) -> String {
             .filter(|p| !p.is_empty())
         {
             cur = cur.get(part).unwrap_or(&Value::Null);
+        }
+        if mode == Some("len") {
+            let n = match cur {
+                Value::Array(a) => a.len(),
+                Value::Object(m) => m.len(),
+                Value::String(st) => st.len(),
+                _ => 0,
+            };
+            out.push_str(&n.to_string());
+            rest = &rest[start + end + 2..];
+            continue;
         }
         match (json_mode, cur) {
             (true, c) => out.push_str(&c.to_string()),
