@@ -194,10 +194,16 @@ fn in_band(
 /// the field cannot be there (the common case, kept cheap so the check does
 /// not dominate a 20 µs round trip).
 fn check(method: &str, body: &[u8], field: &str) -> Result<(), Failure> {
+    // Only a quoted key can be the field (Go matches keys case-insensitively);
+    // a body with escapes might spell it `\u0045rr`, so those get the full parse.
     let needle = field.as_bytes();
-    let mentions = body
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle));
+    let n = needle.len();
+    let mentions = body.contains(&b'\\')
+        || body.iter().enumerate().any(|(i, &b)| {
+            b == b'"'
+                && body.get(i + 1 + n) == Some(&b'"')
+                && body[i + 1..i + 1 + n].eq_ignore_ascii_case(needle)
+        });
     if !body.is_empty() && !mentions {
         return Ok(());
     }
@@ -601,6 +607,10 @@ mod tests {
         let f = check("M", br#"{"Error":"no pool"}"#, "Error").unwrap_err();
         assert_eq!(f.text, "M: no pool");
         assert_eq!(check("M", b"", "Err").unwrap_err().kind, "bad body");
+        // Go matches keys case-insensitively, escapes included.
+        assert!(check("M", br#"{"err":"lower"}"#, "Err").is_err());
+        assert!(check("M", br#"{"\u0045rr":"escaped"}"#, "Err").is_err());
+        assert!(check("M", br#"{"Name":"Err"}"#, "Err").is_ok());
     }
 
     #[test]
