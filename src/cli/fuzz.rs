@@ -61,6 +61,10 @@ pub struct FuzzArgs {
     /// Extra spec directories.
     #[arg(long = "spec-dir", value_name = "DIR")]
     spec_dirs: Vec<PathBuf>,
+    /// Run adjacent commands on two different containers at once
+    /// (counterexamples are replayed one step at a time where possible).
+    #[arg(long)]
+    concurrent: bool,
     /// Never restart the plugin (`#@ restart-plugin`): for plugins that keep
     /// their state in memory only.
     #[arg(long)]
@@ -100,6 +104,7 @@ fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
         plugins_dir: args.plugins_dir.as_ref().map(absolute),
         spec_dirs: args.spec_dirs.iter().map(absolute).collect(),
         restart_plugin: !args.no_restart_plugin,
+        concurrent: args.concurrent,
     })
 }
 

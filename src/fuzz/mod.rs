@@ -5,9 +5,15 @@
 //! scenario file that `drydock run` fails on in the same way.
 //!
 //! Every case runs on a fresh [`Engine`] with the same seed as `drydock run`
-//! (1), steps in order, so the IDs in a counterexample are the ones a replay
-//! sees. Steps run one at a time: a scenario file cannot express two commands
-//! in flight, and a counterexample must be reproducible by `drydock run`.
+//! (1), so the IDs in a counterexample are the ones a replay sees.
+//!
+//! With [`FuzzOptions::concurrent`], two adjacent lines that act on two
+//! different containers (`docker start c1` then `docker stop c2`…) run at once
+//! (`tokio::join!` on [`Engine::docker`]), where concurrent duplicate calls
+//! reach the plugin. A scenario file cannot say "at once", so a failing case
+//! is replayed one step at a time: if it still fails, that sequential run is
+//! what the counterexample shows; if not, the file says the failure is
+//! concurrent-only.
 
 pub mod check;
 pub mod gen;
@@ -63,6 +69,8 @@ pub struct FuzzOptions {
     pub plugins_dir: Option<PathBuf>,
     /// Extra spec directories.
     pub spec_dirs: Vec<PathBuf>,
+    /// Run adjacent commands on different containers at once.
+    pub concurrent: bool,
     /// Generate `#@ restart-plugin` (off for plugins that keep their state in
     /// memory, which forget every volume and pool at a restart).
     pub restart_plugin: bool,
@@ -213,6 +221,22 @@ async fn probe_volumes(engine: &Engine, name: &str, model: &mut Model) -> Option
     model.check_volumes(&list, &gets)
 }
 
+/// The container a lifecycle line acts on, if it may run alongside another:
+/// `docker start|stop|kill|restart|wait C`, `docker run -d --name C …`.
+fn container_of(line: &str) -> Option<&str> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["docker", "start" | "stop" | "kill" | "restart" | "wait", c] => Some(c),
+        ["docker", "run", "-d", "--name", c, ..] => Some(c),
+        _ => None,
+    }
+}
+
+/// Whether lines `a` and `b` may run at once in a concurrent case.
+pub fn pairable(a: &str, b: &str) -> bool {
+    matches!((container_of(a), container_of(b)), (Some(x), Some(y)) if x != y)
+}
+
 /// Runs one case: the lines in order, invariants after each.
 pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<CaseResult> {
     let text = scenario_text(opts, lines);
@@ -247,7 +271,32 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
     let mut result = CaseResult::default();
     let header = usize::from(plugin_line(opts).is_some());
     let volumes = matches!(opts.protocol, FuzzProtocol::Volume | FuzzProtocol::All);
-    for (i, step) in scenario.steps.iter().enumerate() {
+    let mut i = 0;
+    while i < scenario.steps.len() {
+        let step = &scenario.steps[i];
+        let next = scenario.steps.get(i + 1);
+        if let (true, StepKind::Action(a), Some(StepKind::Action(b))) = (
+            opts.concurrent && i >= header,
+            &step.kind,
+            next.map(|n| &n.kind),
+        ) {
+            if pairable(&step.text, &next.expect("next").text) {
+                let (oa, ob) = tokio::join!(engine.docker(&a.command), engine.docker(&b.command));
+                result.outcomes.push(oa);
+                i += 1;
+                let (calls, bad) =
+                    after_step(&engine, opts, &mut model, &mut result, volumes).await;
+                if let Some(bad) = bad {
+                    result.outcomes.push(ob);
+                    result.violation = Some((i - header, bad));
+                    result.violating_calls = calls;
+                    break;
+                }
+                result.outcomes.push(ob);
+                i += 1;
+                continue;
+            }
+        }
         let outcome = match &step.kind {
             StepKind::Action(a) => engine.docker(&a.command).await,
             StepKind::Directive(Directive::Plugin(p)) => {
@@ -264,30 +313,45 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
             }
             StepKind::Directive(_) => Outcome::ok(""),
         };
-        let calls = engine.trace().drain();
-        result.calls += calls.len() as u64;
         if i < header {
+            result.calls += engine.trace().drain().len() as u64;
+            i += 1;
             continue;
         }
         result.outcomes.push(outcome);
-        let mut bad = model.observe(&calls);
-        if bad.is_none() && volumes {
-            bad = probe_volumes(&engine, &opts.plugin, &mut model).await;
-            let probes = engine.trace().drain();
-            result.calls += probes.len() as u64;
-            if bad.is_none() {
-                bad = model.observe(&probes);
-            }
-        }
+        let (calls, bad) = after_step(&engine, opts, &mut model, &mut result, volumes).await;
         if let Some(bad) = bad {
             result.violation = Some((i - header, bad));
             result.violating_calls = calls;
             break;
         }
+        i += 1;
     }
     launcher.stop_all().await;
     result.checks = model.checks;
     Ok(result)
+}
+
+/// Checks the calls of the step that just ran, then probes the plugin.
+async fn after_step(
+    engine: &Engine,
+    opts: &FuzzOptions,
+    model: &mut Model,
+    result: &mut CaseResult,
+    volumes: bool,
+) -> (Vec<RpcRecord>, Option<Violation>) {
+    let calls = engine.trace().drain();
+    result.calls += calls.len() as u64;
+    let mut bad = model.observe(&calls);
+    if bad.is_none() && volumes {
+        bad = probe_volumes(engine, &opts.plugin, model).await;
+        let probes = engine.trace().drain();
+        result.calls += probes.len() as u64;
+        if bad.is_none() {
+            bad = model.observe(&probes);
+        }
+    }
+    (calls, bad)
 }
 
 /// A JSON string as scenario text (JSON escapes plus `\$`).
@@ -456,10 +520,35 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
         error: error.lock().unwrap().clone(),
     };
     if let Err(TestError::Fail(_, lines)) = outcome {
-        // Run the shrunk case again to get its outcomes and calls.
-        if let Ok(result) = rt.block_on(run_case(opts, &lines)) {
+        // Run the shrunk case again to get its outcomes and calls — one step
+        // at a time if that still breaks the invariant, as `drydock run` will.
+        let sequential = FuzzOptions {
+            concurrent: false,
+            ..opts.clone()
+        };
+        let first = *first.lock().unwrap();
+        let seq = rt.block_on(run_case(&sequential, &lines)).ok();
+        let same = |r: &CaseResult| {
+            r.violation
+                .as_ref()
+                .is_some_and(|(_, v)| Some(v.invariant) == first)
+        };
+        let (result, concurrent_only) = match seq {
+            Some(r) if same(&r) => (Some(r), false),
+            _ => (rt.block_on(run_case(opts, &lines)).ok(), true),
+        };
+        if let Some(result) = result {
             if let Some((step, violation)) = result.violation.clone() {
-                let scenario = counterexample_text(opts, &lines, &result, opts.seed);
+                let mut scenario = counterexample_text(opts, &lines, &result, opts.seed);
+                if concurrent_only {
+                    scenario = scenario.replacen(
+                        "#@ replay skip",
+                        "# Concurrent-only: drydock fuzz ran adjacent commands on different\n\
+                         # containers at once (--concurrent); one at a time, as `drydock run`\n\
+                         # runs them, the invariant holds.\n#@ replay skip",
+                        1,
+                    );
+                }
                 report.failure = Some(Counterexample {
                     lines: lines[..=step].to_vec(),
                     step,

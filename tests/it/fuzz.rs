@@ -19,6 +19,7 @@ fn options(kind: &str, protocol: FuzzProtocol, cases: u32) -> FuzzOptions {
         spec_dirs: Vec::new(),
         // The broken and recording plugins keep their state in memory only.
         restart_plugin: !kind.starts_with("broken") && !kind.starts_with("golden"),
+        concurrent: false,
     }
 }
 
@@ -143,4 +144,42 @@ fn a_plugin_over_a_unix_socket_is_fuzzed_too() {
     let report = run(&opts);
     assert!(report.failure.is_none());
     assert!(report.calls > 100);
+}
+
+#[test]
+fn reference_volume_plugin_keeps_every_invariant_with_concurrent_containers() {
+    let mut opts = options("volume", FuzzProtocol::Volume, 300);
+    opts.concurrent = true;
+    let report = run(&opts);
+    assert!(
+        report.failure.is_none(),
+        "{}",
+        report.failure.map(|f| f.scenario).unwrap_or_default()
+    );
+}
+
+#[test]
+fn a_concurrent_run_writes_a_counterexample_that_replays_one_step_at_a_time() {
+    let mut opts = options("broken-volume-unmount", FuzzProtocol::Volume, 300);
+    opts.concurrent = true;
+    let failure = run(&opts).failure.expect("the bug is found");
+    assert!(
+        !failure.scenario.contains("Concurrent-only"),
+        "{}",
+        failure.scenario
+    );
+    assert!(actions(&failure.scenario) <= 6, "{}", failure.scenario);
+    assert!(replay(&opts, &failure.scenario), "{}", failure.scenario);
+}
+
+#[test]
+fn only_commands_on_two_different_containers_run_at_once() {
+    use drydock::fuzz::pairable;
+    assert!(pairable("docker start c1", "docker stop c2"));
+    assert!(pairable(
+        "docker run -d --name c1 -v v1:/d busybox",
+        "docker kill c2"
+    ));
+    assert!(!pairable("docker start c1", "docker stop c1"));
+    assert!(!pairable("docker volume rm v1", "docker stop c2"));
 }
