@@ -30,6 +30,9 @@ pub struct FuzzArgs {
     /// Start a built-in plugin of this kind (volume, ipam, or a test kind).
     #[arg(long, value_name = "KIND", conflicts_with = "exec")]
     kind: Option<String>,
+    /// A setting of the built-in kind, `KEY=VALUE` (repeatable): `--setting policy=FILE`.
+    #[arg(long = "setting", value_name = "KEY=VALUE", requires = "kind")]
+    settings: Vec<String>,
     /// Which commands to generate and which invariants to check.
     #[arg(long, value_enum, default_value = "volume")]
     protocol: FuzzProtocol,
@@ -105,6 +108,17 @@ fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
         spec_dirs: args.spec_dirs.iter().map(absolute).collect(),
         restart_plugin: !args.no_restart_plugin,
         concurrent: args.concurrent,
+        settings: args
+            .settings
+            .iter()
+            .map(|s| match s.split_once('=') {
+                // A relative policy file is found from the current directory.
+                Some((k, v)) if matches!(k, "policy" | "audit") => {
+                    format!("{k}={}", absolute(&PathBuf::from(v)).display())
+                }
+                _ => s.clone(),
+            })
+            .collect(),
     })
 }
 

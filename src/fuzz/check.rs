@@ -232,6 +232,8 @@ pub struct Model {
     pub addrs: BTreeMap<String, BTreeSet<String>>,
     /// PoolID → addresses released and not held since.
     pub released: BTreeMap<String, BTreeSet<String>>,
+    /// Authz: each request seen (user, method, URI, body) → its verdict.
+    pub verdicts: BTreeMap<String, bool>,
     /// Number of checks made (for the report).
     pub checks: u64,
 }
@@ -420,9 +422,65 @@ impl Model {
                     self.released.entry(pool_id).or_default().insert(addr);
                 }
             }
+            "AuthZPlugin.AuthZReq" | "AuthZPlugin.AuthZRes" => {
+                let allow = body.get("Allow");
+                let Some(allow) = allow.and_then(Value::as_bool) else {
+                    if err.is_some() {
+                        return None; // an error is a verdict: dockerd denies
+                    }
+                    return Some(v(
+                        "authz.one-verdict",
+                        format!("{} answered no Allow verdict: {body}", r.method),
+                        Repro::None,
+                    ));
+                };
+                if allow && err.is_some() {
+                    return Some(v(
+                        "authz.one-verdict",
+                        format!("{} answered Allow and an error at once: {body}", r.method),
+                        Repro::None,
+                    ));
+                }
+                if r.method == "AuthZPlugin.AuthZReq" {
+                    let key = format!(
+                        "{} {} {} {}",
+                        str_field(&req, "User").unwrap_or_default(),
+                        str_field(&req, "RequestMethod").unwrap_or_default(),
+                        str_field(&req, "RequestUri").unwrap_or_default(),
+                        req.get("RequestBody").cloned().unwrap_or(Value::Null)
+                    );
+                    let allowed = allow && err.is_none();
+                    if let Some(before) = self.verdicts.insert(key.clone(), allowed) {
+                        if before != allowed {
+                            return Some(v(
+                                "authz.same-verdict",
+                                format!("request {key} was allowed={before} before, now allowed={allowed}"),
+                                Repro::None,
+                            ));
+                        }
+                    }
+                }
+            }
             _ => {}
         }
         None
+    }
+
+    /// `authz.malformed-denied`: the answer to a malformed probe request.
+    pub fn check_malformed(&mut self, req: &Value, answer: Option<&[u8]>) -> Option<Violation> {
+        self.checks += 1;
+        let body: Value = answer
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let allowed = body.get("Allow").and_then(Value::as_bool) == Some(true)
+            && str_field(&body, "Err").is_none_or(str::is_empty);
+        allowed.then(|| {
+            v(
+                "authz.malformed-denied",
+                format!("the malformed request {req} was allowed: {body}"),
+                Repro::None,
+            )
+        })
     }
 
     /// Checks the plugin's answers to the post-step probes: `list` is the

@@ -17,7 +17,9 @@ pub enum FuzzProtocol {
     Volume,
     /// Networks on an IPAM driver: create/rm, connect/disconnect, static `--ip`.
     Ipam,
-    /// Both, against one plugin implementing both.
+    /// Any docker command, with the plugin as the authorization plugin.
+    Authz,
+    /// Volume and IPAM commands, against one plugin implementing both.
     All,
 }
 
@@ -125,12 +127,31 @@ fn ipam_steps(p: &str) -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// Commands on built-in drivers, each an API request the authz plugin judges,
+/// as different users.
+fn authz_steps() -> BoxedStrategy<String> {
+    prop_oneof![
+        Just("docker volume ls".to_owned()),
+        Just("docker version".to_owned()),
+        Just("docker ps -a".to_owned()),
+        Just("docker network ls".to_owned()),
+        volume().prop_map(|v| format!("docker volume create {v}")),
+        volume().prop_map(|v| format!("docker volume rm {v}")),
+        volume().prop_map(|v| format!("docker volume inspect {v}")),
+        (container(), volume())
+            .prop_map(|(c, v)| format!("docker run -d --name {c} -v {v}:/data busybox")),
+        prop_oneof![Just("alice"), Just("bob"), Just("none")].prop_map(|u| format!("#@ user {u}")),
+    ]
+    .boxed()
+}
+
 /// One generated line.
 pub fn step(cfg: &GenConfig) -> BoxedStrategy<String> {
     let life = lifecycle(cfg);
     match cfg.protocol {
         FuzzProtocol::Volume => prop_oneof![3 => volume_steps(&cfg.plugin), 2 => life].boxed(),
         FuzzProtocol::Ipam => prop_oneof![3 => ipam_steps(&cfg.plugin), 2 => life].boxed(),
+        FuzzProtocol::Authz => prop_oneof![3 => authz_steps(), 1 => life].boxed(),
         FuzzProtocol::All => prop_oneof![
             2 => volume_steps(&cfg.plugin),
             2 => ipam_steps(&cfg.plugin),

@@ -69,6 +69,8 @@ pub struct FuzzOptions {
     pub plugins_dir: Option<PathBuf>,
     /// Extra spec directories.
     pub spec_dirs: Vec<PathBuf>,
+    /// Settings of a built-in kind (`key=value` on the `#@ plugin` line).
+    pub settings: Vec<String>,
     /// Run adjacent commands on different containers at once.
     pub concurrent: bool,
     /// Generate `#@ restart-plugin` (off for plugins that keep their state in
@@ -140,7 +142,12 @@ impl FuzzReport {
 /// The `#@ plugin` line of the plugin under test, if the scenario starts it.
 pub fn plugin_line(opts: &FuzzOptions) -> Option<String> {
     match &opts.launch {
-        Launch::Kind(kind) => Some(format!("#@ plugin {} {kind}", opts.plugin)),
+        Launch::Kind(kind) => Some(
+            std::iter::once(format!("#@ plugin {} {kind}", opts.plugin))
+                .chain(opts.settings.iter().map(|s| shell_word(s)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         Launch::Exec(argv) => Some(format!(
             "#@ plugin {} exec -- {}",
             opts.plugin,
@@ -165,10 +172,20 @@ fn shell_word(a: &str) -> String {
     }
 }
 
+/// The lines before the generated ones: the `#@ plugin` line, and for authz
+/// the `#@ authorization-plugin` line.
+pub fn header_lines(opts: &FuzzOptions) -> Vec<String> {
+    let mut out: Vec<String> = plugin_line(opts).into_iter().collect();
+    if opts.protocol == FuzzProtocol::Authz {
+        out.push(format!("#@ authorization-plugin {}", opts.plugin));
+    }
+    out
+}
+
 fn scenario_text(opts: &FuzzOptions, lines: &[String]) -> String {
     let mut text = String::new();
-    if let Some(p) = plugin_line(opts) {
-        text.push_str(&p);
+    for h in header_lines(opts) {
+        text.push_str(&h);
         text.push('\n');
     }
     for l in lines {
@@ -237,6 +254,31 @@ pub fn pairable(a: &str, b: &str) -> bool {
     matches!((container_of(a), container_of(b)), (Some(x), Some(y)) if x != y)
 }
 
+/// Sends the authz plugin requests it must not allow: an undecodable URI and
+/// a body that is not the base64 it claims to be.
+async fn probe_authz(engine: &Engine, name: &str, model: &mut Model) -> Option<Violation> {
+    let handle = engine.registry().get(name, Protocol::Authz).await.ok()?;
+    let malformed = [
+        serde_json::json!({"RequestMethod": "GET", "RequestUri": "/v1.41/%zz", "RequestHeaders": {}}),
+        serde_json::json!({"RequestMethod": "POST", "RequestUri": "/v1.41/volumes/create",
+            "RequestHeaders": {"Content-Type": "application/json"}, "RequestBody": "%%% not base64"}),
+    ];
+    for req in malformed {
+        let raw = handle
+            .client
+            .call_raw(
+                "AuthZPlugin.AuthZReq",
+                Bytes::from(req.to_string()),
+                CallOptions::default(),
+            )
+            .await;
+        if let Some(bad) = model.check_malformed(&req, raw.ok().as_deref()) {
+            return Some(bad);
+        }
+    }
+    None
+}
+
 /// Runs one case: the lines in order, invariants after each.
 pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<CaseResult> {
     let text = scenario_text(opts, lines);
@@ -269,7 +311,7 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
     let mut launcher = Launcher::new(opts.transport, dirs).base_dir(Some(tmp.path().to_path_buf()));
     let mut model = Model::new(&opts.plugin);
     let mut result = CaseResult::default();
-    let header = usize::from(plugin_line(opts).is_some());
+    let header = header_lines(opts).len();
     let volumes = matches!(opts.protocol, FuzzProtocol::Volume | FuzzProtocol::All);
     let mut i = 0;
     while i < scenario.steps.len() {
@@ -311,7 +353,14 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
                 launcher.restart(name, engine.registry()).await?;
                 Outcome::ok("")
             }
-            StepKind::Directive(_) => Outcome::ok(""),
+            StepKind::Directive(Directive::AuthorizationPlugins(names)) => {
+                engine.set_authorization_plugins(names.clone());
+                Outcome::ok("")
+            }
+            StepKind::Directive(Directive::User(cn)) => {
+                engine.set_user(cn.clone());
+                Outcome::ok("")
+            }
         };
         if i < header {
             result.calls += engine.trace().drain().len() as u64;
@@ -343,6 +392,11 @@ async fn after_step(
     let calls = engine.trace().drain();
     result.calls += calls.len() as u64;
     let mut bad = model.observe(&calls);
+    if bad.is_none() && opts.protocol == FuzzProtocol::Authz {
+        bad = probe_authz(engine, &opts.plugin, model).await;
+        let probes = engine.trace().drain();
+        result.calls += probes.len() as u64;
+    }
     if bad.is_none() && volumes {
         bad = probe_volumes(engine, &opts.plugin, model).await;
         let probes = engine.trace().drain();
@@ -387,8 +441,8 @@ pub fn counterexample_text(
         );
     }
     out.push_str("#@ replay skip: a shrunk fuzz counterexample\n");
-    if let Some(p) = plugin_line(opts) {
-        out.push_str(&p);
+    for h in header_lines(opts) {
+        out.push_str(&h);
         out.push('\n');
     }
     out.push('\n');

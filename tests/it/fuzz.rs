@@ -20,6 +20,7 @@ fn options(kind: &str, protocol: FuzzProtocol, cases: u32) -> FuzzOptions {
         // The broken and recording plugins keep their state in memory only.
         restart_plugin: !kind.starts_with("broken") && !kind.starts_with("golden"),
         concurrent: false,
+        settings: Vec::new(),
     }
 }
 
@@ -182,4 +183,30 @@ fn only_commands_on_two_different_containers_run_at_once() {
     ));
     assert!(!pairable("docker start c1", "docker stop c1"));
     assert!(!pairable("docker volume rm v1", "docker stop c2"));
+}
+
+#[test]
+fn reference_authz_plugin_gives_one_stable_verdict_and_denies_malformed_requests() {
+    let mut opts = options("authz", FuzzProtocol::Authz, 150);
+    let policy = std::path::absolute("scenarios/authz/policies/team.policy").unwrap();
+    opts.settings = vec![format!("policy={}", policy.display())];
+    let report = run(&opts);
+    assert!(
+        report.failure.is_none(),
+        "{}",
+        report.failure.map(|f| f.scenario).unwrap_or_default()
+    );
+    assert!(report.calls > 1000, "only {} calls", report.calls);
+}
+
+#[test]
+fn the_recording_authz_plugin_allows_an_undecodable_uri() {
+    // golden-authz allows everything it is not told to deny, so the malformed
+    // probe (`/v1.41/%zz`) is allowed at the first step.
+    let failure = run(&options("golden-authz", FuzzProtocol::Authz, 50))
+        .failure
+        .expect("found");
+    assert_eq!(failure.violation.invariant, "authz.malformed-denied");
+    assert_eq!(actions(&failure.scenario), 1, "{}", failure.scenario);
+    assert!(failure.scenario.contains("#@ authorization-plugin p"));
 }
