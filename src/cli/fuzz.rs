@@ -81,7 +81,18 @@ pub struct FuzzArgs {
 fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
     let launch = match (&args.kind, &args.exec) {
         (Some(k), None) => Launch::Kind(k.clone()),
-        (None, Some(argv)) if !argv.is_empty() => Launch::Exec(argv.clone()),
+        (None, Some(argv)) => {
+            // `--exec -- CMD…`: the `--` only ends drydock's own flags.
+            let argv: Vec<String> = argv
+                .iter()
+                .skip_while(|a| a.as_str() == "--")
+                .cloned()
+                .collect();
+            if argv.is_empty() {
+                bail!("--exec needs a command: --exec -- ./my-plugin --socket {{socket}}");
+            }
+            Launch::Exec(argv)
+        }
         (None, _) if args.plugins_dir.is_some() || !args.spec_dirs.is_empty() => Launch::Discovered,
         _ => bail!("say how to reach plugin {}: --kind KIND, --exec -- CMD…, or --plugins-dir/--spec-dir where it runs", args.plugin),
     };
@@ -150,6 +161,7 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                 writeln!(out, "error: {e}")?;
             }
             match &report.failure {
+                None if report.error.is_some() => {}
                 None => writeln!(out, "every invariant held")?,
                 Some(f) => {
                     writeln!(

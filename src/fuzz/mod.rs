@@ -376,6 +376,19 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
         }
         i += 1;
     }
+    if opts.launch == Launch::Discovered {
+        // The plugin outlives the case: leave it as the case found it.
+        const CLEANUP: &str = "docker rm -f c1 c2 c3\n\
+            docker volume rm -f v1 v2 v3\n\
+            docker network rm n1 n2\n";
+        let cleanup = parse("cleanup.scenario", CLEANUP.as_bytes()).expect("valid cleanup");
+        for step in &cleanup.steps {
+            if let StepKind::Action(a) = &step.kind {
+                let _ = engine.docker(&a.command).await;
+            }
+        }
+        result.calls += engine.trace().drain().len() as u64;
+    }
     launcher.stop_all().await;
     result.checks = model.checks;
     Ok(result)
