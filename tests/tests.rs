@@ -8,4 +8,5 @@ mod it {
     mod golden;
     mod golden_authz;
     mod golden_ipam;
+    mod scenarios;
 }
