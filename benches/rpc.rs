@@ -3,7 +3,9 @@
 //!
 //! * `floor_unix` — no drydock code at all: a raw unix-socket ping-pong, and a
 //!   minimal hyper HTTP/1.1 client against a minimal hyper echo server on the
-//!   same kind of socket. Nothing built on HTTP over this socket can be faster.
+//!   same kind of socket, one exchange at a time (`consecutive_x1`) or ten on
+//!   ten connections at once (`parallel_x10`). Nothing built on HTTP over this
+//!   socket can be faster.
 //! * `rpc_unix` — the engine's client (dockerd's exact requests) against a
 //!   minimal hyper server answering a fixed JSON body (`floor/hyper_fixed_json`)
 //!   and against an SDK-served plugin answering `VolumeDriver.Get` with the same
@@ -266,6 +268,65 @@ fn floor(c: &mut Criterion, dir: &Path, servers: &tokio::runtime::Runtime) {
             })
         });
     }
+    // Ten connections, one small exchange each in flight at once.
+    g.throughput(Throughput::Elements(10));
+    let streams: Vec<_> = (0..10)
+        .map(|_| {
+            let s = rt.block_on(tokio::net::UnixStream::connect(&raw)).unwrap();
+            Arc::new(tokio::sync::Mutex::new(s))
+        })
+        .collect();
+    g.bench_function("raw_pingpong/parallel_x10_small", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for s in &streams {
+                    let s = s.clone();
+                    set.spawn(async move {
+                        let mut s = s.lock().await;
+                        let mut back = [0u8; SMALL];
+                        s.write_all(&[b'x'; SMALL]).await.unwrap();
+                        s.read_exact(&mut back).await.unwrap();
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                }
+            })
+        })
+    });
+    let senders: Vec<_> = (0..10)
+        .map(|_| {
+            let stream = rt.block_on(tokio::net::UnixStream::connect(&echo)).unwrap();
+            let (sender, conn) = rt
+                .block_on(hyper::client::conn::http1::handshake(TokioIo::new(stream)))
+                .unwrap();
+            rt.spawn(conn);
+            Arc::new(tokio::sync::Mutex::new(sender))
+        })
+        .collect();
+    g.bench_function("hyper_echo/parallel_x10_small", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for s in &senders {
+                    let s = s.clone();
+                    set.spawn(async move {
+                        let mut s = s.lock().await;
+                        let req = hyper::Request::post("/echo")
+                            .body(Full::new(Bytes::from_static(&[b'x'; SMALL])))
+                            .unwrap();
+                        let resp = s.send_request(req).await.unwrap();
+                        let got = resp.into_body().collect().await.unwrap().to_bytes();
+                        assert_eq!(got.len(), SMALL);
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                }
+            })
+        })
+    });
     g.finish();
 }
 
