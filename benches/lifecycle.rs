@@ -7,7 +7,8 @@
 //!
 //! * `lifecycle_run_rm_volume` — `docker run --rm -v vol1:/d bb:latest true`:
 //!   container create (Get), start (Get, Mount), exit (Get, Unmount) and
-//!   removal — five volume RPCs. Also `unix_parallel_x10`: ten such runs at
+//!   removal — five volume RPCs. Also `in_process_parallel_x10` (ten runs on
+//!   ten volumes at once, two runtime workers) and `unix_parallel_x10`: ten such runs at
 //!   once (ten containers, one volume).
 //! * `lifecycle_run_stop_volume` — `docker run -d -v vol1:/d …`, `docker stop`,
 //!   `docker rm`: a detached container's whole life.
@@ -149,6 +150,42 @@ fn run_rm_volume(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         g.bench_function(label, |b| {
             b.to_async(rt).iter(|| async {
                 ok(&e, &run).await;
+                e.trace().drain();
+            })
+        });
+        keep.push(s);
+    }
+    // Ten runs at once in-process on a two-worker runtime (this machine has
+    // two cores): each on its own volume, as concurrent workloads would be;
+    // runs on one volume are serialised by the engine's per-name lock.
+    {
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = setup("dryvol", false, volume_plugin);
+        let runs: Vec<DockerCommand> = (0..10)
+            .map(|i| {
+                multi.block_on(ok(
+                    &s.engine,
+                    &command(&format!("docker volume create -d dryvol vol{i}")),
+                ));
+                command(&format!("docker run --rm -v vol{i}:/d bb:latest true"))
+            })
+            .collect();
+        let e = s.engine.clone();
+        g.throughput(Throughput::Elements(10));
+        g.bench_function("in_process_parallel_x10", |b| {
+            b.to_async(&multi).iter(|| async {
+                let mut set = tokio::task::JoinSet::new();
+                for run in &runs {
+                    let (e, run) = (e.clone(), run.clone());
+                    set.spawn(async move { ok(&e, &run).await });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                }
                 e.trace().drain();
             })
         });
