@@ -147,6 +147,43 @@ fn decode_general<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Decod
     serde_json::from_value(value).map_err(|e| DecodeError::Shape(e.to_string()))
 }
 
+/// The field names sorted, and lowercased and sorted, for binary search.
+fn field_tables() -> &'static (Vec<&'static [u8]>, Vec<Vec<u8>>) {
+    static TABLES: std::sync::OnceLock<(Vec<&'static [u8]>, Vec<Vec<u8>>)> =
+        std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut exact: Vec<&'static [u8]> = FIELDS.iter().map(|f| f.as_bytes()).collect();
+        exact.sort_unstable();
+        exact.dedup();
+        let mut lower: Vec<Vec<u8>> = FIELDS
+            .iter()
+            .map(|f| f.to_ascii_lowercase().into_bytes())
+            .collect();
+        lower.sort_unstable();
+        lower.dedup();
+        (exact, lower)
+    })
+}
+
+fn is_field(key: &[u8]) -> bool {
+    field_tables().0.binary_search(&key).is_ok()
+}
+
+fn is_field_ignoring_case(key: &[u8]) -> bool {
+    // No field name is longer than 32 bytes; longer keys cannot match.
+    let mut buf = [0u8; 32];
+    if key.len() > buf.len() {
+        return false;
+    }
+    let lower = &mut buf[..key.len()];
+    lower.copy_from_slice(key);
+    lower.make_ascii_lowercase();
+    field_tables()
+        .1
+        .binary_search_by(|f| f.as_slice().cmp(lower))
+        .is_ok()
+}
+
 /// Whether every object key in `body` is either a canonical field name or
 /// unrelated to every field name (so case-insensitive matching cannot change
 /// the result), and no key uses escapes. A cheap byte scan, no allocation.
@@ -180,12 +217,7 @@ fn keys_are_canonical(body: &[u8]) -> bool {
                 return false;
             }
             let key = &body[start..j];
-            let exact = FIELDS.iter().any(|f| f.as_bytes() == key);
-            if !exact
-                && FIELDS
-                    .iter()
-                    .any(|f| f.as_bytes().eq_ignore_ascii_case(key))
-            {
+            if !is_field(key) && is_field_ignoring_case(key) {
                 return false;
             }
         }
