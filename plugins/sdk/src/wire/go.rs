@@ -147,10 +147,12 @@ fn decode_general<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Decod
     serde_json::from_value(value).map_err(|e| DecodeError::Shape(e.to_string()))
 }
 
-/// The field names sorted, and lowercased and sorted, for binary search.
-fn field_tables() -> &'static (Vec<&'static [u8]>, Vec<Vec<u8>>) {
-    static TABLES: std::sync::OnceLock<(Vec<&'static [u8]>, Vec<Vec<u8>>)> =
-        std::sync::OnceLock::new();
+/// The field names sorted (exact), and lowercased and sorted, for binary search.
+type FieldTables = (Vec<&'static [u8]>, Vec<Vec<u8>>);
+
+/// The [`FieldTables`] of [`FIELDS`], built once.
+fn field_tables() -> &'static FieldTables {
+    static TABLES: std::sync::OnceLock<FieldTables> = std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         let mut exact: Vec<&'static [u8]> = FIELDS.iter().map(|f| f.as_bytes()).collect();
         exact.sort_unstable();
