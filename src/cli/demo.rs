@@ -49,14 +49,15 @@ impl Style {
     }
 }
 
-/// The `## ` narration before each line of a scenario, by the line it precedes.
+/// The `## ` narration of each docker line (directives in between are skipped),
+/// by the line of that docker command.
 fn narration(source: &str) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
     let mut pending: Vec<&str> = Vec::new();
     for (i, line) in source.lines().enumerate() {
         if let Some(text) = line.strip_prefix("## ") {
             pending.push(text);
-        } else if (line.starts_with("docker ") || line.starts_with("#@ ")) && !pending.is_empty() {
+        } else if line.starts_with("docker ") && !pending.is_empty() {
             out.insert(i as u32 + 1, pending.join(" "));
             pending.clear();
         }
