@@ -151,7 +151,7 @@ async fn a_different_call_sequence_is_reported() {
 
 /// The volume recordings of `tests/golden/` that need nothing but the
 /// recording plugin's standard answers.
-const VOLUME_CASES: &[&str] = &[
+pub(crate) const VOLUME_CASES: &[&str] = &[
     "v-named.jsonl",
     "v-create-opts.jsonl",
     "v-implicit.jsonl",

@@ -301,25 +301,12 @@ async fn a_different_verdict_is_reported() {
     assert!(e.contains("docker volume create denied1"), "{e}");
 }
 
-/// The volume recordings also carry the allow-all recorder `rec-authz` in
-/// dockerd's chain: it saw every API request the CLI made. Replayed with a
-/// `golden-authz` plugin in its place, the simulated CLI must make the same
-/// requests (URIs, headers, bodies) with the same responses, and the volume
-/// plugin calls must still match.
-const VOLUME_CASES: &[&str] = &[
-    "v-named.jsonl",
-    "v-create-opts.jsonl",
-    "v-implicit.jsonl",
-    "v-copyup.jsonl",
-    "v-anon-rm.jsonl",
-    "v-anon-rmv.jsonl",
-    "v-volumes-from.jsonl",
-    "v-cp.jsonl",
-    "v-lifecycle.jsonl",
-    "v-unknown.jsonl",
-    "v-in-use.jsonl",
-    "v-conflict.jsonl",
-];
+// The volume recordings also carry the allow-all recorder `rec-authz` in
+// dockerd's chain: it saw every API request the CLI made. Replayed with a
+// `golden-authz` plugin in its place, the simulated CLI must make the same
+// requests (URIs, headers, bodies) with the same responses, and the volume
+// plugin calls must still match. The cases are the volume replay's own.
+use super::golden::VOLUME_CASES;
 
 const RECORDER: &str = "rec-authz";
 
