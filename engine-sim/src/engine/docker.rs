@@ -57,12 +57,7 @@ impl Engine {
             }
             DockerCommand::Stop { time, containers } => {
                 self.each(containers, |c| async move {
-                    let q = query(
-                        &time
-                            .map(|t| ("t", t.to_string()))
-                            .into_iter()
-                            .collect::<Vec<_>>(),
-                    );
+                    let q = time_query(*time);
                     let req = ApiRequest::post(&format!("/containers/{c}/stop{q}"));
                     self.api(req, || async {
                         let running =
@@ -89,12 +84,7 @@ impl Engine {
             }
             DockerCommand::Restart { time, containers } => {
                 self.each(containers, |c| async move {
-                    let q = query(
-                        &time
-                            .map(|t| ("t", t.to_string()))
-                            .into_iter()
-                            .collect::<Vec<_>>(),
-                    );
+                    let q = time_query(*time);
                     let req = ApiRequest::post(&format!("/containers/{c}/restart{q}"));
                     self.api(req, || async {
                         self.container_restart(&c).await?;
@@ -1052,6 +1042,16 @@ impl Engine {
                 })
         })
     }
+}
+
+/// The `?t=N` of `docker stop|restart -t N` (nothing without `-t`).
+fn time_query(time: Option<u32>) -> String {
+    query(
+        &time
+            .map(|t| ("t", t.to_string()))
+            .into_iter()
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn filter_value(filters: &[KeyValue], key: &str) -> Option<String> {
