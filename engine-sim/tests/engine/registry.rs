@@ -1,44 +1,15 @@
 //! Lazy activation, caching, handlers and GetAll (protocol.md §2).
 
-use super::util::{http, serve_unix};
+use super::util::{http, serve_unix, Echo};
 use drydock_engine::clock::{Clock, VirtualClock};
 use drydock_engine::discovery::PluginRoots;
 use drydock_engine::registry::{GetError, Registry};
 use drydock_engine::trace::Trace;
 use drydock_sdk::wire::ipam::*;
-use drydock_sdk::wire::volume::*;
-use drydock_sdk::{IpamDriver, Plugin, PluginError, Protocol, VolumeDriver};
+use drydock_sdk::{IpamDriver, Plugin, PluginError, Protocol};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Vol;
-impl VolumeDriver for Vol {
-    async fn create(&self, _: CreateRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn remove(&self, _: NameRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn mount(&self, _: MountRequest) -> Result<String, PluginError> {
-        Ok("/m".into())
-    }
-    async fn path(&self, _: NameRequest) -> Result<String, PluginError> {
-        Ok("/m".into())
-    }
-    async fn unmount(&self, _: MountRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn get(&self, r: NameRequest) -> Result<Volume, PluginError> {
-        Ok(Volume {
-            name: r.name,
-            ..Default::default()
-        })
-    }
-    async fn list(&self) -> Result<Vec<Volume>, PluginError> {
-        Ok(vec![])
-    }
-}
 
 struct Ipam;
 impl IpamDriver for Ipam {
@@ -99,7 +70,7 @@ fn methods(trace: &Trace) -> Vec<String> {
 async fn activation_happens_once_and_is_cached() {
     let s = setup();
     s.registry
-        .register_in_process("v", Plugin::new().volume(Vol));
+        .register_in_process("v", Plugin::new().volume(Echo));
     let h1 = s.registry.get("v", Protocol::VolumeDriver).await.unwrap();
     let h2 = s.registry.get("v", Protocol::VolumeDriver).await.unwrap();
     assert!(Arc::ptr_eq(&h1, &h2));
@@ -110,7 +81,7 @@ async fn activation_happens_once_and_is_cached() {
 async fn concurrent_getters_share_one_activation() {
     let s = setup();
     s.registry
-        .register_in_process("v", Plugin::new().volume(Vol));
+        .register_in_process("v", Plugin::new().volume(Echo));
     let registry = Arc::new(s.registry);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -128,7 +99,7 @@ async fn concurrent_getters_share_one_activation() {
 async fn wrong_protocol_gives_dockerds_not_implements_error() {
     let s = setup();
     s.registry
-        .register_in_process("v", Plugin::new().volume(Vol));
+        .register_in_process("v", Plugin::new().volume(Echo));
     let err = s.registry.get("v", Protocol::IpamDriver).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -230,7 +201,7 @@ async fn an_empty_activate_body_fails_and_null_implements_nothing() {
 async fn handlers_run_once_for_every_implemented_protocol() {
     let s = setup();
     s.registry
-        .register_in_process("both", Plugin::new().volume(Vol).ipam(Ipam));
+        .register_in_process("both", Plugin::new().volume(Echo).ipam(Ipam));
     let ipam_runs = Arc::new(AtomicUsize::new(0));
     let n = ipam_runs.clone();
     s.registry.on_activate(
@@ -256,7 +227,7 @@ async fn handlers_run_once_for_every_implemented_protocol() {
 async fn get_all_activates_everything_and_filters_by_protocol() {
     let s = setup();
     s.registry
-        .register_in_process("v1", Plugin::new().volume(Vol));
+        .register_in_process("v1", Plugin::new().volume(Echo));
     s.registry
         .register_in_process("i1", Plugin::new().ipam(Ipam));
     // A stale socket file with no listener: activation fails after retries and is skipped.

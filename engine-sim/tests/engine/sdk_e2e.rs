@@ -2,45 +2,17 @@
 //! a unix socket, TCP through a `.spec` file, and TLS through a `.json` spec
 //! whose `TLSConfig` names a test CA (and a client certificate for mutual TLS).
 
+use super::util::Echo;
 use drydock_engine::clock::VirtualClock;
 use drydock_engine::discovery::PluginRoots;
 use drydock_engine::registry::Registry;
 use drydock_engine::trace::Trace;
 use drydock_sdk::server::{serve_tcp, serve_tls, serve_unix, TlsSettings};
 use drydock_sdk::wire::volume::*;
-use drydock_sdk::{Plugin, PluginError, Protocol, VolumeDriver};
+use drydock_sdk::{Plugin, Protocol};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::path::Path;
 use std::time::Duration;
-
-struct Echo;
-impl VolumeDriver for Echo {
-    async fn create(&self, _: CreateRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn remove(&self, _: NameRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn mount(&self, _: MountRequest) -> Result<String, PluginError> {
-        Ok("/m".into())
-    }
-    async fn path(&self, _: NameRequest) -> Result<String, PluginError> {
-        Ok("/m".into())
-    }
-    async fn unmount(&self, _: MountRequest) -> Result<(), PluginError> {
-        Ok(())
-    }
-    async fn get(&self, r: NameRequest) -> Result<Volume, PluginError> {
-        Ok(Volume {
-            mountpoint: format!("/m/{}", r.name),
-            name: r.name,
-            ..Default::default()
-        })
-    }
-    async fn list(&self) -> Result<Vec<Volume>, PluginError> {
-        Ok(vec![])
-    }
-}
 
 fn registry(dir: &Path) -> Registry {
     Registry::new(

@@ -123,3 +123,36 @@ pub fn serve_unix(
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+use drydock_sdk::wire::volume::{CreateRequest, MountRequest, NameRequest, Volume};
+use drydock_sdk::{PluginError, VolumeDriver};
+
+/// A volume driver that knows every name: Get answers `/m/NAME`.
+pub struct Echo;
+impl VolumeDriver for Echo {
+    async fn create(&self, _: CreateRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+    async fn remove(&self, _: NameRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+    async fn mount(&self, _: MountRequest) -> Result<String, PluginError> {
+        Ok("/m".into())
+    }
+    async fn path(&self, _: NameRequest) -> Result<String, PluginError> {
+        Ok("/m".into())
+    }
+    async fn unmount(&self, _: MountRequest) -> Result<(), PluginError> {
+        Ok(())
+    }
+    async fn get(&self, r: NameRequest) -> Result<Volume, PluginError> {
+        Ok(Volume {
+            mountpoint: format!("/m/{}", r.name),
+            name: r.name,
+            ..Default::default()
+        })
+    }
+    async fn list(&self) -> Result<Vec<Volume>, PluginError> {
+        Ok(vec![])
+    }
+}
