@@ -10,6 +10,7 @@
 use super::{Engine, EngineError};
 use crate::engine::docker::{API_VERSION, SERVER_VERSION};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -19,15 +20,23 @@ pub const USER_AGENT: &str = "Docker-Client/28.2.2 (linux)";
 /// dockerd forwards request and response bodies to authz plugins only below this size.
 pub const MAX_AUTHZ_BODY: usize = 1 << 20;
 
+/// A header value: mostly static text, sometimes computed.
+type HeaderValue = Cow<'static, str>;
+
 /// One client request.
+///
+/// Headers and body are what an authz plugin would be shown; runs without an
+/// authz chain never read them, so the header map is only materialised by
+/// [`ApiRequest::headers`] (the common case keeps a few static strings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
     /// HTTP method.
     pub method: &'static str,
     /// The request target: path and query, e.g. `/v1.41/containers/json?all=1`.
     pub uri: String,
-    /// Client headers, canonical Go case (Host excluded, as dockerd's server strips it).
-    pub headers: BTreeMap<String, String>,
+    /// Client headers besides `User-Agent`, canonical Go case (Host excluded,
+    /// as dockerd's server strips it), each name at most once.
+    extra_headers: Vec<(&'static str, HeaderValue)>,
     /// The body, if any.
     pub body: Option<Vec<u8>>,
 }
@@ -35,12 +44,10 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// A request with only the CLI's `User-Agent` header.
     pub fn new(method: &'static str, uri: impl Into<String>) -> Self {
-        let mut headers = BTreeMap::new();
-        headers.insert("User-Agent".into(), USER_AGENT.into());
         ApiRequest {
             method,
             uri: uri.into(),
-            headers,
+            extra_headers: Vec::new(),
             body: None,
         }
     }
@@ -76,7 +83,7 @@ impl ApiRequest {
         let mut bytes = serde_json::to_vec(body).expect("JSON values encode");
         bytes.push(b'\n');
         let mut req = Self::new("POST", versioned(path))
-            .header("Content-Length", &bytes.len().to_string())
+            .header("Content-Length", bytes.len().to_string())
             .header("Content-Type", "application/json");
         req.body = Some(bytes);
         req
@@ -96,9 +103,44 @@ impl ApiRequest {
     }
 
     /// Adds or replaces a header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.insert(name.into(), value.into());
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
+        self.set_header(name, value);
         self
+    }
+
+    /// Adds or replaces a header in place.
+    pub fn set_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
+        let value = value.into();
+        match self.extra_headers.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.extra_headers.push((name, value)),
+        }
+    }
+
+    /// Removes a header, if present.
+    pub fn remove_header(&mut self, name: &str) {
+        self.extra_headers.retain(|(n, _)| *n != name);
+    }
+
+    /// One header's value (`User-Agent` included).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        if name == "User-Agent" {
+            return Some(USER_AGENT);
+        }
+        self.extra_headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The client's headers as an authz plugin sees them (`RequestHeaders`).
+    pub fn headers(&self) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        map.insert("User-Agent".to_owned(), USER_AGENT.to_owned());
+        for (name, value) in &self.extra_headers {
+            map.insert((*name).to_owned(), value.to_string());
+        }
+        map
     }
 
     /// The body as dockerd 20.10.24 (with the CVE-2024-41110 fix) forwards it
@@ -107,17 +149,12 @@ impl ApiRequest {
     /// once read. Anything else reaches the plugins as *no body*.
     pub fn authz_body(&self) -> Option<Vec<u8>> {
         let body = self.body.as_ref()?;
-        let json = self
-            .headers
-            .get("Content-Type")
-            .is_some_and(|ct| is_json(ct));
+        let json = self.header_value("Content-Type").is_some_and(is_json);
         let length: Option<usize> = self
-            .headers
-            .get("Content-Length")
+            .header_value("Content-Length")
             .and_then(|l| l.parse().ok());
         let chunked = self
-            .headers
-            .get("Transfer-Encoding")
+            .header_value("Transfer-Encoding")
             .is_some_and(|te| te.eq_ignore_ascii_case("chunked"));
         let sized = match length {
             Some(n) => n > 0 && n < MAX_AUTHZ_BODY,
@@ -139,43 +176,48 @@ fn is_json(content_type: &str) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Which headers a handler left set, beyond the base ones every response
+/// carries (API version, experimental flag, OS type, server).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum ResponseHeaders {
+    /// Already flushed to the client: the buffer holds none.
+    #[default]
+    Flushed,
+    /// The base headers only.
+    Base,
+    /// The base headers and `Content-Type: application/json`.
+    Json,
+    /// `HEAD /_ping`'s cache, length and type headers.
+    Ping,
+    /// A streamed answer's type and path stat, when set.
+    Streamed {
+        content_type: Option<String>,
+        path_stat: Option<String>,
+    },
+}
+
 /// What the handler left in dockerd's buffering response writer, as the
 /// AuthZRes call sees it.
+///
+/// Like [`ApiRequest`], a response is only turned into headers and bytes when
+/// an authz plugin asks ([`ApiResponse::headers`], [`ApiResponse::body`]); a
+/// JSON body is kept as a value until then.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiResponse {
     /// The status the handler wrote; `None` when it never wrote one (errors
     /// are written after the middleware, hijacked streams bypass it).
     pub status: Option<u16>,
-    /// Headers set by the handler and the inner middlewares; `None` when
-    /// they were already flushed to the client (streaming `wait`).
-    pub headers: Option<BTreeMap<String, String>>,
-    /// The buffered body.
-    pub body: Option<Vec<u8>>,
-}
-
-fn base_headers() -> BTreeMap<String, String> {
-    [
-        ("Api-Version", API_VERSION.to_owned()),
-        ("Docker-Experimental", "false".to_owned()),
-        ("Ostype", "linux".to_owned()),
-        ("Server", format!("Docker/{SERVER_VERSION} (linux)")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    headers: ResponseHeaders,
+    body: Option<Value>,
 }
 
 impl ApiResponse {
     /// A JSON answer with `status`.
-    pub fn json(status: u16, body: &Value) -> Self {
-        let mut headers = base_headers();
-        headers.insert("Content-Type".into(), "application/json".into());
-        let mut bytes = serde_json::to_vec(body).expect("JSON values encode");
-        bytes.push(b'\n');
+    pub fn json(status: u16, body: Value) -> Self {
         ApiResponse {
             status: Some(status),
-            headers: Some(headers),
-            body: Some(bytes),
+            headers: ResponseHeaders::Json,
+            body: Some(body),
         }
     }
 
@@ -183,7 +225,7 @@ impl ApiResponse {
     pub fn empty(status: u16) -> Self {
         ApiResponse {
             status: Some(status),
-            headers: Some(base_headers()),
+            headers: ResponseHeaders::Base,
             body: None,
         }
     }
@@ -192,16 +234,12 @@ impl ApiResponse {
     /// WriteHeader, so no status is recorded; `content_type` and the path
     /// stat header, if any, were set before.
     pub fn streamed(content_type: Option<&str>, path_stat: Option<&str>) -> Self {
-        let mut headers = base_headers();
-        if let Some(ct) = content_type {
-            headers.insert("Content-Type".into(), ct.into());
-        }
-        if let Some(stat) = path_stat {
-            headers.insert("X-Docker-Container-Path-Stat".into(), stat.into());
-        }
         ApiResponse {
             status: None,
-            headers: Some(headers),
+            headers: ResponseHeaders::Streamed {
+                content_type: content_type.map(str::to_owned),
+                path_stat: path_stat.map(str::to_owned),
+            },
             body: None,
         }
     }
@@ -211,7 +249,7 @@ impl ApiResponse {
     pub fn failed() -> Self {
         ApiResponse {
             status: None,
-            headers: Some(base_headers()),
+            headers: ResponseHeaders::Base,
             body: None,
         }
     }
@@ -234,31 +272,76 @@ impl ApiResponse {
 
     /// `HEAD /_ping`'s answer (the handler never calls WriteHeader).
     pub fn ping() -> Self {
-        let mut headers = base_headers();
-        for (k, v) in [
-            ("Cache-Control", "no-cache, no-store, must-revalidate"),
-            ("Content-Length", "0"),
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Pragma", "no-cache"),
-        ] {
-            headers.insert(k.into(), v.into());
-        }
         ApiResponse {
             status: None,
-            headers: Some(headers),
+            headers: ResponseHeaders::Ping,
             body: None,
         }
     }
 
+    /// The headers set so far (`ResponseHeaders` of AuthZRes); `None` when
+    /// they were already flushed to the client.
+    pub fn headers(&self) -> Option<BTreeMap<String, String>> {
+        let extra: Vec<(&str, &str)> = match &self.headers {
+            ResponseHeaders::Flushed => return None,
+            ResponseHeaders::Base => vec![],
+            ResponseHeaders::Json => vec![("Content-Type", "application/json")],
+            ResponseHeaders::Ping => vec![
+                ("Cache-Control", "no-cache, no-store, must-revalidate"),
+                ("Content-Length", "0"),
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Pragma", "no-cache"),
+            ],
+            ResponseHeaders::Streamed {
+                content_type,
+                path_stat,
+            } => content_type
+                .as_deref()
+                .map(|ct| ("Content-Type", ct))
+                .into_iter()
+                .chain(
+                    path_stat
+                        .as_deref()
+                        .map(|st| ("X-Docker-Container-Path-Stat", st)),
+                )
+                .collect(),
+        };
+        let server = format!("Docker/{SERVER_VERSION} (linux)");
+        let base = [
+            ("Api-Version", API_VERSION),
+            ("Docker-Experimental", "false"),
+            ("Ostype", "linux"),
+            ("Server", server.as_str()),
+        ];
+        Some(
+            base.into_iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The buffered body as the client would read it (Go's encoder: a
+    /// trailing newline).
+    pub fn body(&self) -> Option<Vec<u8>> {
+        self.body.as_ref().map(|value| {
+            let mut bytes = serde_json::to_vec(value).expect("JSON values encode");
+            bytes.push(b'\n');
+            bytes
+        })
+    }
+
     /// The body as forwarded in AuthZRes: only when the Content-Type is JSON.
     pub fn authz_body(&self) -> Option<Vec<u8>> {
-        let json = self
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Content-Type"))
-            .is_some_and(|ct| is_json(ct));
+        let json = match &self.headers {
+            ResponseHeaders::Json => true,
+            ResponseHeaders::Streamed { content_type, .. } => {
+                content_type.as_deref().is_some_and(is_json)
+            }
+            _ => false,
+        };
         if json {
-            self.body.clone()
+            self.body()
         } else {
             None
         }
@@ -308,17 +391,39 @@ impl Engine {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, ApiResponse), EngineError>>,
     {
-        if !self.authz_active() {
-            return handler().await.map(|(t, _)| t);
+        let logged = self.log_request(&req);
+        let result = self.api_through_authz(&req, handler).await;
+        if let Some(id) = logged {
+            match &result {
+                Ok((_, status)) => self.log_response(id, *status, None),
+                Err(e) => self.log_response(id, Some(e.status), Some(e.message.clone())),
+            }
         }
-        self.authz_request(&req).await?;
+        result.map(|(t, _)| t)
+    }
+
+    /// [`Engine::api`] without the request log; also returns the status the
+    /// handler wrote.
+    async fn api_through_authz<T, F, Fut>(
+        &self,
+        req: &ApiRequest,
+        handler: F,
+    ) -> Result<(T, Option<u16>), EngineError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, ApiResponse), EngineError>>,
+    {
+        if !self.authz_active() {
+            return handler().await.map(|(t, resp)| (t, resp.status));
+        }
+        self.authz_request(req).await?;
         match handler().await {
             Ok((t, resp)) => {
-                self.authz_response(&req, &resp).await?;
-                Ok(t)
+                self.authz_response(req, &resp).await?;
+                Ok((t, resp.status))
             }
             Err(e) => {
-                let _ = self.authz_response(&req, &ApiResponse::failed()).await;
+                let _ = self.authz_response(req, &ApiResponse::failed()).await;
                 Err(e)
             }
         }
@@ -327,18 +432,32 @@ impl Engine {
     /// The first half of [`Engine::api`], for requests whose handler keeps
     /// running while the client goes on (`attach`, `wait`).
     pub async fn api_open(&self, req: &ApiRequest) -> Result<(), EngineError> {
+        let logged = self.log_request(req);
         if self.authz_active() {
-            self.authz_request(req).await?;
+            if let Err(e) = self.authz_request(req).await {
+                if let Some(id) = logged {
+                    self.log_response(id, Some(e.status), Some(e.message.clone()));
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
 
     /// The second half: the handler of an [`Engine::api_open`] request returned.
     pub async fn api_close(&self, req: &ApiRequest, resp: &ApiResponse) -> Result<(), EngineError> {
-        if self.authz_active() {
-            self.authz_response(req, resp).await?;
+        let result = if self.authz_active() {
+            self.authz_response(req, resp).await
+        } else {
+            Ok(())
+        };
+        if let Some(id) = self.open_request(req) {
+            match &result {
+                Ok(()) => self.log_response(id, resp.status, None),
+                Err(e) => self.log_response(id, Some(e.status), Some(e.message.clone())),
+            }
         }
-        Ok(())
+        result
     }
 
     /// `HEAD /_ping`.
@@ -364,32 +483,27 @@ mod tests {
             Some(&b"{\"Driver\":\"local\",\"Name\":\"x\"}\n"[..])
         );
         // Recorded: a-allow-basic.jsonl.
-        assert_eq!(r.headers["Content-Length"], "30");
+        assert_eq!(r.headers()["Content-Length"], "30");
         assert_eq!(r.authz_body(), r.body);
         let bare = ApiRequest::post("/containers/c/start");
-        assert_eq!(bare.headers["Content-Length"], "0");
+        assert_eq!(bare.headers()["Content-Length"], "0");
         assert_eq!(bare.authz_body(), None);
     }
 
     #[test]
     fn only_json_bodies_under_a_mebibyte_reach_authz() {
         let mut r = ApiRequest::post_json("/x", &json!({}));
-        r.headers.insert(
-            "Content-Type".into(),
-            "Application/JSON; charset=utf-8".into(),
-        );
+        r.set_header("Content-Type", "Application/JSON; charset=utf-8");
         assert!(r.authz_body().is_some());
-        r.headers.insert("Content-Type".into(), "text/plain".into());
+        r.set_header("Content-Type", "text/plain");
         assert!(r.authz_body().is_none());
         // Chunked bodies are read (the 20.10.24 fix); a zero length hides one.
         let mut chunked = ApiRequest::post_json("/x", &json!({}));
-        chunked.headers.remove("Content-Length");
-        chunked
-            .headers
-            .insert("Transfer-Encoding".into(), "chunked".into());
+        chunked.remove_header("Content-Length");
+        chunked.set_header("Transfer-Encoding", "chunked");
         assert!(chunked.authz_body().is_some());
         let mut zero = ApiRequest::post_json("/x", &json!({}));
-        zero.headers.insert("Content-Length".into(), "0".into());
+        zero.set_header("Content-Length", "0");
         assert!(zero.authz_body().is_none());
         let big = ApiRequest::post_json("/x", &json!({"a": "x".repeat(MAX_AUTHZ_BODY)}));
         assert!(big.authz_body().is_none());

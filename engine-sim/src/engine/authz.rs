@@ -115,7 +115,7 @@ impl Engine {
             request_method: req.method.to_owned(),
             request_uri: req.uri.clone(),
             request_body: req.authz_body(),
-            request_headers: Some(req.headers.clone()),
+            request_headers: Some(req.headers()),
             ..Default::default()
         }
     }
@@ -134,7 +134,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut msg = self.authz_message(req);
         msg.response_status_code = resp.status.map(i64::from).unwrap_or(0);
-        msg.response_headers = resp.headers.clone();
+        msg.response_headers = resp.headers();
         msg.response_body = resp.authz_body();
         self.run_chain(Phase::Res, &msg).await
     }
@@ -389,7 +389,7 @@ mod tests {
         // A body dockerd does not forward (Content-Length 0: the CVE-2024-41110
         // class) reaches the plugin as no body at all.
         let mut hidden = ApiRequest::post_json("/containers/create", &serde_json::json!({}));
-        hidden.headers.insert("Content-Length".into(), "0".into());
+        hidden.set_header("Content-Length", "0");
         engine
             .api(hidden, || async { Ok(((), ApiResponse::empty(204))) })
             .await

@@ -151,7 +151,7 @@ impl Engine {
                 let result = self
                     .api(req, || async {
                         let body = self.ps_json(*all);
-                        Ok(((), ApiResponse::json(200, &body)))
+                        Ok(((), ApiResponse::json(200, body)))
                     })
                     .await;
                 match result {
@@ -162,7 +162,7 @@ impl Engine {
             DockerCommand::Version { format } => {
                 let result = self
                     .api(ApiRequest::get("/version"), || async {
-                        Ok(((), ApiResponse::json(200, &version_json())))
+                        Ok(((), ApiResponse::json(200, version_json())))
                     })
                     .await;
                 match result {
@@ -208,7 +208,7 @@ impl Engine {
                     .api(req, || async {
                         let id = run(cmd.clone()).await?;
                         let body = json!({"Id": id, "Warning": ""});
-                        Ok((id, ApiResponse::json(201, &body)))
+                        Ok((id, ApiResponse::json(201, body)))
                     })
                     .await;
                 match result {
@@ -235,7 +235,7 @@ impl Engine {
                         } else {
                             Value::Null
                         };
-                        Ok((out, ApiResponse::json(200, &body)))
+                        Ok((out, ApiResponse::json(200, body)))
                     })
                     .await;
                 match result {
@@ -255,7 +255,7 @@ impl Engine {
                         .api(ApiRequest::get(&format!("/networks/{n}")), || async {
                             let text = run(one).await?;
                             let body = inspect(n.clone()).await;
-                            Ok((text, ApiResponse::json(200, &body)))
+                            Ok((text, ApiResponse::json(200, body)))
                         })
                         .await;
                     match result {
@@ -299,7 +299,7 @@ impl Engine {
                                     format!("network {n} not found"),
                                 ));
                             }
-                            Ok(((), ApiResponse::json(200, &body)))
+                            Ok(((), ApiResponse::json(200, body)))
                         })
                         .await;
                     self.api(ApiRequest::delete(&format!("/networks/{n}")), || async {
@@ -379,7 +379,7 @@ impl Engine {
         self.api(req, || async {
             let id = self.container_create(engine_spec(spec)).await?;
             let body = json!({"Id": id, "Warnings": []});
-            Ok((id, ApiResponse::json(201, &body)))
+            Ok((id, ApiResponse::json(201, body)))
         })
         .await
     }
@@ -568,7 +568,7 @@ impl Engine {
                         if let Some(b) = body.as_object_mut() {
                             b.remove("Status");
                         }
-                        Ok((v.name, ApiResponse::json(201, &body)))
+                        Ok((v.name, ApiResponse::json(201, body)))
                     })
                     .await;
                 match result {
@@ -588,7 +588,7 @@ impl Engine {
                             "Volumes": vols.iter().map(volume_json).collect::<Vec<_>>(),
                             "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
                         });
-                        Ok((vols, ApiResponse::json(200, &body)))
+                        Ok((vols, ApiResponse::json(200, body)))
                     })
                     .await;
                 match result {
@@ -616,7 +616,7 @@ impl Engine {
                         .api(ApiRequest::get(&format!("/volumes/{n}")), || async {
                             let v = self.volumes().get(n, "", None).await?;
                             let body = volume_json(&v);
-                            Ok((v, ApiResponse::json(200, &body)))
+                            Ok((v, ApiResponse::json(200, body)))
                         })
                         .await;
                     match result {
@@ -675,7 +675,7 @@ impl Engine {
                             "VolumesDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
                             "SpaceReclaimed": 0,
                         });
-                        Ok((removed, ApiResponse::json(200, &body)))
+                        Ok((removed, ApiResponse::json(200, body)))
                     })
                     .await;
                 match result {

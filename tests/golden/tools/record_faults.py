@@ -295,6 +295,15 @@ CASES = [
         "!fault fauthz AuthZPlugin.AuthZReq~/volumes:drop-after*always",
         "docker volume ls -q",
     ], authz=["fauthz"], what="authz drops the connection once (retry, empty body) and always (give up)"),
+    case("f-authz-drop-always", ["fauthz=authz"], [
+        "!fault fauthz AuthZPlugin.AuthZReq:drop-after*always",
+        "curl -sS -w ' HTTP %{http_code}' --unix-socket ${DOCKER_HOST#unix://} http://localhost/v1.41/volumes",
+    ], authz=["fauthz"], what="authz drops every connection (curl: one API request, no /_ping): give up, text"),
+    case("f-authz-drop-deny", ["fauthz=authz,deny_req=/volumes"], [
+        "docker volume ls -q",
+        "!fault fauthz AuthZPlugin.AuthZReq~/volumes:drop-after",
+        "docker volume ls -q",
+    ], authz=["fauthz"], what="a denying authz plugin drops once: the retry's empty body is not denied"),
     case("f-authz-hang", ["fauthz=authz"], [
         "!fault fauthz AuthZPlugin.AuthZReq~/volumes:hang",
         "!timeout 30",

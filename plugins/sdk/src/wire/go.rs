@@ -147,68 +147,116 @@ fn decode_general<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Decod
     serde_json::from_value(value).map_err(|e| DecodeError::Shape(e.to_string()))
 }
 
-/// The field names sorted (exact), and lowercased and sorted, for binary search.
-type FieldTables = (Vec<&'static [u8]>, Vec<Vec<u8>>);
-
-/// The [`FieldTables`] of [`FIELDS`], built once.
-fn field_tables() -> &'static FieldTables {
-    static TABLES: std::sync::OnceLock<FieldTables> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let mut exact: Vec<&'static [u8]> = FIELDS.iter().map(|f| f.as_bytes()).collect();
-        exact.sort_unstable();
-        exact.dedup();
-        let mut lower: Vec<Vec<u8>> = FIELDS
-            .iter()
-            .map(|f| f.to_ascii_lowercase().into_bytes())
-            .collect();
-        lower.sort_unstable();
-        lower.dedup();
-        (exact, lower)
-    })
+/// How an object key relates to the wire structs' field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    /// Spelled exactly like a field.
+    Canonical,
+    /// A field's name in another letter case (Go would still match it).
+    OtherCase,
+    /// No field's name in any case: ignored by Go, harmless to serde.
+    Unrelated,
 }
 
-fn is_field(key: &[u8]) -> bool {
-    field_tables().0.binary_search(&key).is_ok()
+/// An open-addressing table of the lowercased field names, built once, so a
+/// key is classified with one hash and (usually) one comparison. This runs for
+/// every key of every body the SDK and the engine decode.
+struct FieldIndex {
+    /// `(lowercased name, canonical name)`; empty slots have an empty name.
+    slots: Vec<(&'static [u8], Vec<u8>)>,
 }
 
-fn is_field_ignoring_case(key: &[u8]) -> bool {
-    // No field name is longer than 32 bytes; longer keys cannot match.
-    let mut buf = [0u8; 32];
-    if key.len() > buf.len() {
-        return false;
+/// Longer keys cannot be field names (the longest is 25 bytes).
+const MAX_FIELD_LEN: usize = 32;
+
+impl FieldIndex {
+    const SLOTS: usize = 256;
+
+    fn get() -> &'static FieldIndex {
+        static INDEX: std::sync::OnceLock<FieldIndex> = std::sync::OnceLock::new();
+        INDEX.get_or_init(|| {
+            let mut slots: Vec<(&'static [u8], Vec<u8>)> = vec![(&[][..], Vec::new()); Self::SLOTS];
+            for field in FIELDS {
+                assert!(field.len() <= MAX_FIELD_LEN, "field name {field} too long");
+                let lower = field.to_ascii_lowercase().into_bytes();
+                let mut at = Self::hash(&lower);
+                loop {
+                    let slot = &mut slots[at];
+                    if slot.0.is_empty() {
+                        *slot = (field.as_bytes(), lower);
+                        break;
+                    }
+                    // Two fields differing only in case would make Go's match ambiguous.
+                    assert_ne!(slot.1, lower, "fields {field} and another differ only in case");
+                    at = (at + 1) % Self::SLOTS;
+                }
+            }
+            FieldIndex { slots }
+        })
     }
-    let lower = &mut buf[..key.len()];
-    lower.copy_from_slice(key);
-    lower.make_ascii_lowercase();
-    field_tables()
-        .1
-        .binary_search_by(|f| f.as_slice().cmp(lower))
-        .is_ok()
+
+    /// FNV-1a of already lowercased bytes, folded to a slot.
+    fn hash(lower: &[u8]) -> usize {
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in lower {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        (h as usize) % Self::SLOTS
+    }
+
+    fn classify(&self, key: &[u8]) -> KeyKind {
+        if key.is_empty() || key.len() > MAX_FIELD_LEN {
+            return KeyKind::Unrelated;
+        }
+        let mut buf = [0u8; MAX_FIELD_LEN];
+        let lower = &mut buf[..key.len()];
+        lower.copy_from_slice(key);
+        lower.make_ascii_lowercase();
+        let mut at = Self::hash(lower);
+        loop {
+            let (canonical, slot_lower) = &self.slots[at];
+            if canonical.is_empty() {
+                return KeyKind::Unrelated;
+            }
+            if slot_lower.as_slice() == &*lower {
+                return if *canonical == key {
+                    KeyKind::Canonical
+                } else {
+                    KeyKind::OtherCase
+                };
+            }
+            at = (at + 1) % Self::SLOTS;
+        }
+    }
 }
 
 /// Whether every object key in `body` is either a canonical field name or
 /// unrelated to every field name (so case-insensitive matching cannot change
 /// the result), and no key uses escapes. A cheap byte scan, no allocation.
 fn keys_are_canonical(body: &[u8]) -> bool {
+    let index = FieldIndex::get();
     let mut i = 0;
     let n = body.len();
-    while i < n {
-        if body[i] != b'"' {
-            i += 1;
-            continue;
-        }
-        let start = i + 1;
+    while let Some(quote) = memchr::memchr(b'"', &body[i..]) {
+        let start = i + quote + 1;
+        // The closing quote: the first one not escaped by a backslash.
         let mut j = start;
         let mut escaped = false;
-        while j < n && body[j] != b'"' {
-            if body[j] == b'\\' {
-                escaped = true;
-                j += 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &body[j..]) {
+                None => return false,
+                Some(at) if body[j + at] == b'\\' => {
+                    escaped = true;
+                    j += at + 2;
+                    if j > n {
+                        return false;
+                    }
+                }
+                Some(at) => {
+                    j += at;
+                    break;
+                }
             }
-            j += 1;
-        }
-        if j >= n {
-            return false;
         }
         let mut k = j + 1;
         while k < n && body[k].is_ascii_whitespace() {
@@ -218,8 +266,7 @@ fn keys_are_canonical(body: &[u8]) -> bool {
             if escaped {
                 return false;
             }
-            let key = &body[start..j];
-            if !is_field(key) && is_field_ignoring_case(key) {
+            if index.classify(&body[start..j]) == KeyKind::OtherCase {
                 return false;
             }
         }
@@ -264,7 +311,14 @@ fn canonical_field(key: &str) -> Option<&'static str> {
 /// U+2028 and U+2029 escaped, and a trailing newline. These are the bytes dockerd
 /// puts on the wire, so traces and byte counts match a real daemon.
 pub fn encode_go<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let compact = serde_json::to_vec(value).expect("wire types always serialise");
+    let mut compact = serde_json::to_vec(value).expect("wire types always serialise");
+    // Most bodies hold none of those characters: keep serde's bytes as they are.
+    if memchr::memchr3(b'<', b'>', b'&', &compact).is_none()
+        && memchr::memchr(0xE2, &compact).is_none()
+    {
+        compact.push(b'\n');
+        return compact;
+    }
     let mut out = Vec::with_capacity(compact.len() + 8);
     let mut rest = compact.as_slice();
     // The characters Go escapes only ever occur inside strings, so a byte-level
@@ -413,6 +467,32 @@ mod tests {
                 _ => panic!("{}: {fast:?} vs {general:?}", String::from_utf8_lossy(body)),
             }
         }
+    }
+
+    #[test]
+    fn the_key_scan_sends_only_unusual_bodies_to_the_general_path() {
+        let index = FieldIndex::get();
+        assert_eq!(index.classify(b"Mountpoint"), KeyKind::Canonical);
+        assert_eq!(index.classify(b"mountPoint"), KeyKind::OtherCase);
+        assert_eq!(index.classify(b"mounts"), KeyKind::Unrelated);
+        assert_eq!(index.classify(b""), KeyKind::Unrelated);
+        assert_eq!(index.classify(&[b'a'; 40]), KeyKind::Unrelated);
+        // Every field is found under its own spelling and in lower case.
+        for field in FIELDS {
+            assert_eq!(index.classify(field.as_bytes()), KeyKind::Canonical, "{field}");
+            let lower = field.to_ascii_lowercase();
+            if lower != *field {
+                assert_eq!(index.classify(lower.as_bytes()), KeyKind::OtherCase, "{field}");
+            }
+        }
+        assert!(keys_are_canonical(br#"{"Name":"v","Opts":{"size":"1G"}}"#));
+        // Values that look like field names are not keys.
+        assert!(keys_are_canonical(br#"{"Err":"name"}"#));
+        assert!(keys_are_canonical(br#"{"Err":"a \"quoted\" name: x"}"#));
+        assert!(!keys_are_canonical(br#"{"name":"v"}"#));
+        assert!(!keys_are_canonical(br#"{"N\u0061me":"v"}"#));
+        assert!(!keys_are_canonical(br#"{"Name":"unterminated"#));
+        assert!(!keys_are_canonical(b"{\"Name\":\"ends in a backslash\\"));
     }
 
     #[test]
