@@ -89,11 +89,17 @@ impl PolicyPlugin {
 
     /// Appends one JSON line per decision to `path` (created if missing).
     /// Call before cloning the plugin.
+    ///
+    /// A line cut short by a crash of an earlier run (the process died inside
+    /// the write) is removed first: it belongs to a decision that was never
+    /// answered, and appending after it would glue the next line onto it.
     pub fn with_audit(self, path: &Path) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)?;
+        cut_torn_line(&file)?;
         let inner = Inner {
             path: self.inner.path.clone(),
             policy: RwLock::new(self.policy()),
@@ -134,13 +140,56 @@ impl PolicyPlugin {
                 "verdict": d.verdict.to_string(),
                 "msg": d.msg,
             });
-            let mut f = audit.lock().expect("audit lock");
-            if let Err(e) = writeln!(f, "{line}") {
+            // One write per line: `writeln!` would issue several, and a crash
+            // between them would leave half a line.
+            let mut text = line.to_string();
+            text.push('\n');
+            let mut f = audit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(e) = f.write_all(text.as_bytes()) {
                 tracing::error!("cannot write the audit log: {e}");
             }
         }
         d
     }
+}
+
+/// Truncates `file` after its last newline, if it does not end in one.
+fn cut_torn_line(file: &File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Look back in blocks for the last newline; audit lines are short.
+    let mut reader = file;
+    let mut end = len;
+    let mut block = vec![0u8; 4096];
+    loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let chunk = &mut block[..(end - start) as usize];
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(chunk)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return cut(file, start + i as u64 + 1, len);
+        }
+        if start == 0 {
+            return cut(file, 0, len);
+        }
+        end = start;
+    }
+}
+
+fn cut(file: &File, keep: u64, len: u64) -> std::io::Result<()> {
+    tracing::warn!(
+        dropped_bytes = len - keep,
+        "the audit log ends in a line cut short by a crash; removing it"
+    );
+    file.set_len(keep)
 }
 
 fn now() -> String {
@@ -230,6 +279,31 @@ mod tests {
             "{e}"
         );
         assert!(PolicyPlugin::load(dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_line_torn_by_a_crash_is_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let whole = "{\"verdict\":\"allow\"}\n";
+        for (before, kept) in [
+            (format!("{whole}{{\"verdict\":\"al"), whole.to_owned()),
+            ("{\"verd".to_owned(), String::new()),
+            (whole.repeat(300), whole.repeat(300)),
+            (String::new(), String::new()),
+        ] {
+            std::fs::write(&log, &before).unwrap();
+            let plugin = PolicyPlugin::new(Policy::parse("allow path=/_ping").unwrap())
+                .with_audit(&log)
+                .unwrap();
+            plugin.judge(&ping(), Phase::Request);
+            let text = std::fs::read_to_string(&log).unwrap();
+            assert!(text.starts_with(&kept), "{before:?} became {text:?}");
+            let rest = &text[kept.len()..];
+            assert_eq!(rest.lines().count(), 1, "{text:?}");
+            let last: serde_json::Value = serde_json::from_str(rest.trim_end()).unwrap();
+            assert_eq!(last["verdict"], "allow");
+        }
     }
 
     #[test]
