@@ -187,7 +187,10 @@ impl FieldIndex {
                         break;
                     }
                     // Two fields differing only in case would make Go's match ambiguous.
-                    assert_ne!(slot.1, lower, "fields {field} and another differ only in case");
+                    assert_ne!(
+                        slot.1, lower,
+                        "fields {field} and another differ only in case"
+                    );
                     at = (at + 1) % Self::SLOTS;
                 }
             }
@@ -479,10 +482,18 @@ mod tests {
         assert_eq!(index.classify(&[b'a'; 40]), KeyKind::Unrelated);
         // Every field is found under its own spelling and in lower case.
         for field in FIELDS {
-            assert_eq!(index.classify(field.as_bytes()), KeyKind::Canonical, "{field}");
+            assert_eq!(
+                index.classify(field.as_bytes()),
+                KeyKind::Canonical,
+                "{field}"
+            );
             let lower = field.to_ascii_lowercase();
             if lower != *field {
-                assert_eq!(index.classify(lower.as_bytes()), KeyKind::OtherCase, "{field}");
+                assert_eq!(
+                    index.classify(lower.as_bytes()),
+                    KeyKind::OtherCase,
+                    "{field}"
+                );
             }
         }
         assert!(keys_are_canonical(br#"{"Name":"v","Opts":{"size":"1G"}}"#));
