@@ -8,12 +8,14 @@
 //!   `network create`, an endpoint and its addresses per running container.
 //!
 //! * [`api`] — the Engine API requests the docker CLI makes, and the authz
-//!   middleware around each handler; [`authz`] — the authorization chain.
+//!   middleware around each handler; [`authz`] — the authorization chain;
+//!   [`api_log`] — the requests of a run, kept on demand for diagrams.
 //!
 //! Containers run no processes: a container "runs" from start until it is
 //! stopped, killed, waited for, or removed with force.
 
 pub mod api;
+pub mod api_log;
 pub mod authz;
 pub mod containers;
 pub mod docker;
@@ -73,6 +75,8 @@ pub struct Engine {
     networks: networks::Networks,
     rng: Mutex<rand::rngs::StdRng>,
     authz: authz::AuthzState,
+    /// Client requests, kept only when asked (`drydock run --diagram`).
+    api_log: Mutex<api_log::ApiLog>,
 }
 
 impl Engine {
@@ -86,6 +90,7 @@ impl Engine {
             containers: containers::Containers::default(),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed)),
             authz: authz::AuthzState::default(),
+            api_log: Mutex::default(),
         }
     }
 

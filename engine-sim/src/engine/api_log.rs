@@ -1,0 +1,104 @@
+//! The client requests of a run, kept on demand for drawing it
+//! (`drydock run --diagram`): each request's arrival and answer, placed among
+//! the plugin RPCs of the trace so a picture can nest the RPCs a request caused.
+
+use super::api::ApiRequest;
+use super::Engine;
+
+/// One end of a client request, as [`Engine::api_log`] keeps them for
+/// drawing a run: the request's arrival and the daemon's answer, each placed
+/// among the plugin RPCs of the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiEvent {
+    /// The request reached the daemon.
+    Request {
+        /// Pairs the request with its [`ApiEvent::Response`].
+        id: u64,
+        /// HTTP method.
+        method: &'static str,
+        /// The request target, e.g. `/v1.41/volumes/create`.
+        uri: String,
+        /// Number of trace records made before it arrived.
+        rpcs_before: usize,
+    },
+    /// The daemon answered (or the client hung up on a streaming request).
+    Response {
+        /// The [`ApiEvent::Request`] answered.
+        id: u64,
+        /// The status the handler wrote or the error's status; `None` when
+        /// the handler never wrote one (streams, hijacked connections).
+        status: Option<u16>,
+        /// dockerd's error message, if the request failed.
+        error: Option<String>,
+        /// Number of trace records made before the answer.
+        rpcs_before: usize,
+    },
+}
+
+/// The request log behind [`Engine::record_api`]; off (`None`) by default so
+/// long-running engines (benchmarks, fuzzing) do not accumulate it.
+#[derive(Debug, Default)]
+pub(crate) struct ApiLog {
+    events: Option<Vec<ApiEvent>>,
+    next_id: u64,
+}
+
+impl Engine {
+    /// From now on, keep an [`ApiEvent`] for every client request (taken with
+    /// [`Engine::api_log`]), to show which requests caused which plugin calls.
+    pub fn record_api(&self) {
+        let mut log = self.api_log.lock().expect("api log lock");
+        log.events.get_or_insert_with(Vec::new);
+    }
+
+    /// Takes the request events kept so far (empty unless [`Engine::record_api`]
+    /// was called). Their `rpcs_before` count the trace records made since the
+    /// trace was last drained, so take both together.
+    pub fn api_log(&self) -> Vec<ApiEvent> {
+        let mut log = self.api_log.lock().expect("api log lock");
+        log.events.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    pub(crate) fn log_request(&self, req: &ApiRequest) -> Option<u64> {
+        let mut log = self.api_log.lock().expect("api log lock");
+        let id = log.next_id;
+        let events = log.events.as_mut()?;
+        events.push(ApiEvent::Request {
+            id,
+            method: req.method,
+            uri: req.uri.clone(),
+            rpcs_before: self.trace().len(),
+        });
+        log.next_id += 1;
+        Some(id)
+    }
+
+    pub(crate) fn log_response(&self, id: u64, status: Option<u16>, error: Option<String>) {
+        let mut log = self.api_log.lock().expect("api log lock");
+        if let Some(events) = log.events.as_mut() {
+            events.push(ApiEvent::Response {
+                id,
+                status,
+                error,
+                rpcs_before: self.trace().len(),
+            });
+        }
+    }
+
+    /// The latest logged request like `req` that has no answer yet.
+    pub(crate) fn open_request(&self, req: &ApiRequest) -> Option<u64> {
+        let log = self.api_log.lock().expect("api log lock");
+        let events = log.events.as_ref()?;
+        let answered = |id: u64| {
+            events
+                .iter()
+                .any(|e| matches!(e, ApiEvent::Response { id: i, .. } if *i == id))
+        };
+        events.iter().rev().find_map(|e| match e {
+            ApiEvent::Request {
+                id, method, uri, ..
+            } if *method == req.method && *uri == req.uri && !answered(*id) => Some(*id),
+            _ => None,
+        })
+    }
+}
