@@ -376,8 +376,10 @@ class Recorder:
         if stale:
             args.append("--stale")
         open(os.path.join(self.dir, "control-" + name), "w").close()  # a restarted plugin starts with no faults armed
-        p = subprocess.Popen(args + [self.specs[name]])
         sock = os.path.join(self.sockdir, name + ".sock")
+        if not late and os.path.exists(sock):
+            os.unlink(sock)  # so that waiting for the socket below waits for the new listener, not a stale file
+        p = subprocess.Popen(args + [self.specs[name]])
         if stale:
             p.wait()
             return
