@@ -155,6 +155,13 @@ CASES = [
         "docker volume inspect va",
         "docker volume ls",
     ], what="Capabilities answering 500, empty, invalid JSON: ignored? retried?"),
+    case("f-caps-always", ["fvol=VolumeDriver,fault=VolumeDriver.Capabilities:err*always=caps failed here"], [
+        "docker volume create -d fvol va",
+        "docker volume create -d fvol vb",
+        "docker volume ls",
+        "docker volume inspect va --format '{{.Scope}}'",
+        "docker volume rm va",
+    ], what="Capabilities always answering 500: asked again on every scope need, never surfaced"),
     case("f-activate-errors", ["fvol=VolumeDriver,fault=Plugin.Activate:err=activate failed here"], [
         "docker volume create -d fvol va",
         "!fault fvol Plugin.Activate:text=plain activate failure",
@@ -329,6 +336,14 @@ CASES = [
         "docker run --rm --network n %s true" % BB,
         "docker network rm n",
     ], what="IPAM RequestPool/RequestAddress/ReleaseAddress answering errors"),
+    case("f-ipam-drop", ["fipam=IpamDriver"], [
+        "docker network create --ipam-driver fipam n",
+        "!fault fipam IpamDriver.RequestAddress:drop-after",
+        "docker run --rm --network n %s true" % BB,
+        "!fault fipam IpamDriver.RequestPool:drop-after",
+        "docker network create --ipam-driver fipam m",
+        "docker network ls --format '{{.Name}}'",
+    ], what="IPAM RequestAddress / RequestPool drop once: the empty-body retry"),
     case("f-ipam-hang", ["fipam=IpamDriver"], [
         "docker network create --ipam-driver fipam n",
         "!fault fipam IpamDriver.RequestAddress:hang",
