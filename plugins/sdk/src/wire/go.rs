@@ -158,12 +158,13 @@ enum KeyKind {
     Unrelated,
 }
 
-/// An open-addressing table of the lowercased field names, built once, so a
-/// key is classified with one hash and (usually) one comparison. This runs for
-/// every key of every body the SDK and the engine decode.
+/// An open-addressing table of the field names keyed by a case-blind hash,
+/// built once, so a key is classified with one hash and (usually) one
+/// comparison, without copying it. This runs for every key of every body the
+/// SDK and the engine decode.
 struct FieldIndex {
-    /// `(lowercased name, canonical name)`; empty slots have an empty name.
-    slots: Vec<(&'static [u8], Vec<u8>)>,
+    /// Canonical names; empty slots are empty.
+    slots: Vec<&'static [u8]>,
 }
 
 /// Longer keys cannot be field names (the longest is 25 bytes).
@@ -175,34 +176,30 @@ impl FieldIndex {
     fn get() -> &'static FieldIndex {
         static INDEX: std::sync::OnceLock<FieldIndex> = std::sync::OnceLock::new();
         INDEX.get_or_init(|| {
-            let mut slots: Vec<(&'static [u8], Vec<u8>)> = vec![(&[][..], Vec::new()); Self::SLOTS];
+            let mut slots: Vec<&'static [u8]> = vec![&[][..]; Self::SLOTS];
             for field in FIELDS {
                 assert!(field.len() <= MAX_FIELD_LEN, "field name {field} too long");
-                let lower = field.to_ascii_lowercase().into_bytes();
-                let mut at = Self::hash(&lower);
-                loop {
-                    let slot = &mut slots[at];
-                    if slot.0.is_empty() {
-                        *slot = (field.as_bytes(), lower);
-                        break;
-                    }
+                let mut at = Self::hash(field.as_bytes());
+                while !slots[at].is_empty() {
                     // Two fields differing only in case would make Go's match ambiguous.
-                    assert_ne!(
-                        slot.1, lower,
+                    assert!(
+                        !slots[at].eq_ignore_ascii_case(field.as_bytes()),
                         "fields {field} and another differ only in case"
                     );
                     at = (at + 1) % Self::SLOTS;
                 }
+                slots[at] = field.as_bytes();
             }
             FieldIndex { slots }
         })
     }
 
-    /// FNV-1a of already lowercased bytes, folded to a slot.
-    fn hash(lower: &[u8]) -> usize {
+    /// FNV-1a over the bytes with the ASCII case bit set, folded to a slot: a
+    /// key and its other-case spellings land on the same slot chain.
+    fn hash(key: &[u8]) -> usize {
         let mut h: u32 = 0x811c_9dc5;
-        for &b in lower {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        for &b in key {
+            h = (h ^ u32::from(b | 0x20)).wrapping_mul(0x0100_0193);
         }
         (h as usize) % Self::SLOTS
     }
@@ -211,22 +208,17 @@ impl FieldIndex {
         if key.is_empty() || key.len() > MAX_FIELD_LEN {
             return KeyKind::Unrelated;
         }
-        let mut buf = [0u8; MAX_FIELD_LEN];
-        let lower = &mut buf[..key.len()];
-        lower.copy_from_slice(key);
-        lower.make_ascii_lowercase();
-        let mut at = Self::hash(lower);
+        let mut at = Self::hash(key);
         loop {
-            let (canonical, slot_lower) = &self.slots[at];
+            let canonical = self.slots[at];
             if canonical.is_empty() {
                 return KeyKind::Unrelated;
             }
-            if slot_lower.as_slice() == &*lower {
-                return if *canonical == key {
-                    KeyKind::Canonical
-                } else {
-                    KeyKind::OtherCase
-                };
+            if canonical == key {
+                return KeyKind::Canonical;
+            }
+            if canonical.eq_ignore_ascii_case(key) {
+                return KeyKind::OtherCase;
             }
             at = (at + 1) % Self::SLOTS;
         }
