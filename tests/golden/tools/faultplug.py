@@ -24,6 +24,9 @@ FAULT is ``METHOD[~TEXT]:KIND[*COUNT][=ARG]``:
       noerr=BODY     HTTP 500 with the JSON body BODY, no Err  (default BODY: {})
       text=TEXT      HTTP 500 text/plain TEXT + "\\n"           (default TEXT: "faultplug: injected text error")
       404            HTTP 404 text "404 page not found\\n"     (Go's default mux)
+      status=CODE BODY HTTP CODE with exactly BODY, in which \\n, \\t, \\r and \\\\ stand for what they mean
+                     (as in drydock's `#@ fault … status`; default BODY: Go's 404 text for 404, else empty);
+                     sent as JSON if it parses as JSON, else as text/plain
       empty          HTTP 200 with an empty body
       badjson=BODY   HTTP 200 with BODY as an application/json body   (default BODY: {"Err": "unterminated)
       implements=L   Activate only: HTTP 200 {"Implements": L split on '+'} (empty L: [])
@@ -34,7 +37,8 @@ FAULT is ``METHOD[~TEXT]:KIND[*COUNT][=ARG]``:
       exit           the whole plugin process exits (status 9) on receiving the request, without answering:
                      "killed mid-call"; the socket file stays behind (stale)
 --control FILE: every line appended to FILE while the plugin runs is ``NAME FAULT`` and adds that fault to
-plugin NAME; it is read before each request is answered, so a driver can arm a fault between two commands.
+plugin NAME (``NAME clear`` removes NAME's faults); it is read before each request is answered, so a driver can
+arm a fault between two commands.
 --late S: wait S seconds before creating the sockets (nothing exists before).
 --stale: create the sockets, close them at once without listening and exit: socket files with no listener.
 Volume state is kept in DATADIR/state-NAME.json and reloaded at start, so a killed and restarted plugin still
@@ -55,8 +59,21 @@ import recplug  # noqa: E402  (same directory)
 
 LOCK = recplug.LOCK
 NOT_FOUND = recplug.NOT_FOUND
-KINDS = ("delay", "hang", "err", "noerr", "text", "404", "empty", "badjson", "implements", "badtime",
+KINDS = ("delay", "hang", "err", "noerr", "text", "404", "status", "empty", "badjson", "implements", "badtime",
          "drop-before", "drop-after", "exit")
+
+
+def unescape(text):
+    """\\n, \\t, \\r and \\\\ in a status BODY stand for newline, tab, CR and backslash."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "ntr\\":
+            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def parse_fault(text):
@@ -79,6 +96,8 @@ def parse_fault(text):
         raise ValueError("fault %r: count must be a positive number or 'always', not %r" % (text, count))
     if kind == "delay":
         float(arg)  # raises ValueError for a bad number
+    if kind == "status" and not (arg or "").split(" ", 1)[0].isdigit():
+        raise ValueError("fault %r: status needs =CODE[ BODY]" % text)
     if tilde and kind == "drop-before":
         raise ValueError("fault %r: drop-before cannot have a ~TEXT filter (the body is never read)" % text)
     return {"method": method, "only": only.encode() if tilde else None, "kind": kind, "arg": arg if eq else None,
@@ -138,7 +157,9 @@ class Control:
         self.offset += len(complete.encode("utf-8"))
         for line in complete.splitlines():
             name, _, fault = line.strip().partition(" ")
-            if name in self.plugins:
+            if name in self.plugins and fault.strip() == "clear":
+                self.plugins[name].faults = []
+            elif name in self.plugins:
                 try:
                     self.plugins[name].faults.append(parse_fault(fault.strip()))
                 except ValueError as e:
@@ -239,6 +260,17 @@ def make_handler(plugin, trace, control):
                 status, body = 500, (fault["arg"] or "faultplug: injected text error") + "\n"
             elif kind == "404":
                 status, body = NOT_FOUND
+            elif kind == "status":
+                code, _, text = fault["arg"].partition(" ")
+                text = unescape(text)
+                status = int(code)
+                if not text and status == 404:
+                    text = NOT_FOUND[1]
+                data = text.encode()
+                try:
+                    body = json.loads(text)
+                except ValueError:
+                    body, ctype = text, "text/plain; charset=utf-8"
             elif kind == "empty":
                 status, data, body = 200, b"", ""
             elif kind == "badjson":

@@ -14,7 +14,10 @@ A step is a shell command (run with DOCKER_HOST set, timed, output kept) or a di
     !kill NAME            SIGKILL plugin NAME's process; its socket file stays (stale)
     !start NAME [LATE]    start plugin NAME again (its case spec, faults of the spec included); with LATE
                           seconds its socket appears only that much later (the step does not wait)
-    !stale NAME           leave a socket file NAME.sock that nobody listens on
+    !stale NAME           (kill NAME if it runs and) leave a socket file NAME.sock that nobody listens on
+    !kill-for NAME S      SIGKILL NAME now and start it again S seconds later (the step does not wait)
+    !late NAME S          (kill NAME if it runs,) remove its socket, start it so that the socket appears in S s
+    !clear NAME           disarm NAME's faults
     !sleep S              wait S seconds
     !timeout S            the next command is killed after S seconds (rc 124; default 200)
     !bg CMD               start CMD in the background (its result line comes at !wait, with "cmd")
@@ -357,18 +360,19 @@ CASES = [
 
 
 class Recorder:
-    def __init__(self, c):
+    def __init__(self, c, out=None, work=WORK):
         self.c = c
-        self.dir = os.path.join(WORK, c["name"])
+        self.dir = os.path.join(work, c["name"])
         self.datadir = os.path.join(self.dir, "plugin-data")
         self.sockdir = os.path.join(self.dir, "run-plugins")
-        self.out = os.path.join(OUT, c["name"] + ".jsonl")
+        self.out = out or os.path.join(OUT, c["name"] + ".jsonl")
         self.env = dict(os.environ, DOCKER_HOST="unix://%s/docker.sock" % self.dir)
         self.env["DOCKERD_FLAGS"] = " ".join("--authorization-plugin=" + p for p in c["authz"])
         self.netns = "dd" + hashlib.md5(self.dir.encode()).hexdigest()[:8]
         self.specs = {s.split("=")[0]: s for s in c["plugins"]}
         self.procs = {}
         self.bg = []
+        self.timers = []
         self.lock = threading.Lock()
         self.timeout = 200
 
@@ -405,6 +409,13 @@ class Recorder:
                     break
                 time.sleep(0.1)
 
+    def stop_plugin(self, name):
+        """SIGKILL plugin NAME if it runs (its socket file stays)."""
+        p = self.procs.pop(name, None)
+        if p:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
     def command(self, cmd, timeout):
         t = time.time()
 
@@ -433,9 +444,7 @@ class Recorder:
             with open(os.path.join(self.dir, "control-" + name), "a", encoding="utf-8") as f:
                 f.write(rest + "\n")
         elif word == "kill":
-            p = self.procs.pop(rest)
-            p.send_signal(signal.SIGKILL)
-            p.wait()
+            self.stop_plugin(rest)
         elif word == "start":
             name, _, late = rest.partition(" ")
             old = self.procs.pop(name, None)
@@ -443,7 +452,24 @@ class Recorder:
                 old.wait()
             self.plugin(name, late=float(late or 0))
         elif word == "stale":
+            self.stop_plugin(rest)
             self.plugin(rest, stale=True)
+        elif word == "kill-for":
+            name, _, secs = rest.partition(" ")
+            self.stop_plugin(name)
+            timer = threading.Timer(float(secs), lambda: self.plugin(name))
+            timer.start()
+            self.timers.append(timer)
+        elif word == "late":
+            name, _, secs = rest.partition(" ")
+            self.stop_plugin(name)
+            sock = os.path.join(self.sockdir, name + ".sock")
+            if os.path.exists(sock):
+                os.unlink(sock)
+            self.plugin(name, late=float(secs))
+        elif word == "clear":
+            with open(os.path.join(self.dir, "control-" + rest), "a", encoding="utf-8") as f:
+                f.write(rest + " clear\n")
         elif word == "sleep":
             time.sleep(float(rest))
         elif word == "timeout":
@@ -502,6 +528,8 @@ class Recorder:
             time.sleep(0.5)
             self.mark("#stop")
         finally:
+            for t in self.timers:
+                t.join()
             # plugins first: a request hung in a plugin would otherwise keep dockerd from stopping
             for p in self.procs.values():
                 p.terminate()
