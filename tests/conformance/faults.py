@@ -23,7 +23,8 @@ scenario's `#>` expectations against the real recording, and prints one verdict 
     PLUGIN M status C [BODY]    M:status=C BODY          PLUGIN M empty            M:empty
     PLUGIN M invalid-json       M:badjson={"Volume": {   PLUGIN M implements A B   M:implements=A+B
     PLUGIN M created-at T       M:badtime=T              PLUGIN M drop before-body M:drop-before
-    PLUGIN M drop after-body    M:drop-after             scope once / times N / always   *1 / *N / *always
+    PLUGIN M drop after-body    M:drop-after             PLUGIN M crash [for D]    M:exit[=SECONDS]
+    scope once / times N / always   *1 / *N / *always
     PLUGIN kill                 SIGKILL (socket stays)   PLUGIN kill for D         SIGKILL, restarted D later
     PLUGIN stale-socket         socket file, no listener PLUGIN late D             socket appears D later
     clear [PLUGIN]              faults disarmed
@@ -102,6 +103,8 @@ def call_fault(words):
         kind = "drop-before"
     elif action == "drop" and rest == ["after-body"]:
         kind = "drop-after"
+    elif action == "crash":
+        kind = "exit=%g" % seconds(rest[1]) if rest[:1] == ["for"] else "exit"
     else:
         raise ValueError("fault action %r has no faultplug translation" % " ".join(words[1:]))
     head, _, arg = kind.partition("=")

@@ -33,9 +33,12 @@ FAULT is ``METHOD[~TEXT]:KIND[*COUNT][=ARG]``:
       badtime=VALUE  Get/List: the normal answer with every CreatedAt set to VALUE (default "yesterday")
       drop-before    close the connection after the request headers, without reading the body (the kernel sends
                      an RST because the body is unread)
-      drop-after     read the whole request, then close the connection without answering
-      exit           the whole plugin process exits (status 9) on receiving the request, without answering:
-                     "killed mid-call"; the socket file stays behind (stale)
+      drop-after     read and handle the request (the plugin's state changes), then close the connection
+                     without answering
+      exit[=S]       the plugin process dies on receiving the request (after reading it, before handling it):
+                     every connection closes and the socket file stays behind, refusing connections. With S,
+                     the process replaces itself (exec) with a copy whose socket comes back S seconds later,
+                     keeping the volumes and the faults still armed: a crash and a supervisor's restart
 --control FILE: every line appended to FILE while the plugin runs is ``NAME FAULT`` and adds that fault to
 plugin NAME (``NAME clear`` removes NAME's faults); it is read before each request is answered, so a driver can
 arm a fault between two commands.
@@ -183,6 +186,31 @@ def client_gone(conn, seconds):
             time.sleep(wait)  # readable but not closed: a pipelined request; keep waiting
 
 
+def crash(control, back_after):
+    """The process dies now; with BACK_AFTER seconds it execs a copy of itself that listens again that much later
+    with the same armed faults (sockets and connections do not survive exec: Python opens them close-on-exec)."""
+    if back_after is None:
+        os._exit(9)
+    with LOCK:
+        state = {"offset": control.offset,
+                 "faults": {n: [dict(f, only=f["only"].decode() if f["only"] is not None else None)
+                                for f in p.faults] for n, p in control.plugins.items()}}
+        path = os.path.join(os.path.dirname(next(iter(control.plugins.values())).state_file),
+                            "faultplug-resume-%d.json" % os.getpid())
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # drop an earlier --late/--resume: the new ones come first and must win
+        if skip:
+            skip = False
+        elif a in ("--late", "--resume"):
+            skip = True
+        elif not a.startswith(("--late=", "--resume=")):
+            argv.append(a)
+    os.execv(sys.executable, [sys.executable, sys.argv[0], "--late=%s" % back_after, "--resume=" + path] + argv)
+
+
 def make_handler(plugin, trace, control):
     class Handler(recplug.http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -235,8 +263,11 @@ def make_handler(plugin, trace, control):
             if kind in ("drop-after", "exit", "hang"):
                 with LOCK:
                     trace.write(self.line(t, req, raw, clen, None, None, fault))
+                    if kind == "drop-after":
+                        plugin.handle(self.path, req)
+                        plugin.save()
                 if kind == "exit":
-                    os._exit(9)
+                    crash(control, fault["arg"])
                 if kind == "hang" and client_gone(self.connection, None):
                     trace.write({"event": "client-gone", "t": time.time(), "plugin": plugin.name, "path": self.path})
                 self.close_connection = True
@@ -322,6 +353,7 @@ def main():
     ap.add_argument("--control", default="")
     ap.add_argument("--late", type=float, default=0.0)
     ap.add_argument("--stale", action="store_true")
+    ap.add_argument("--resume", default="", help=argparse.SUPPRESS)  # state handed over by exit=S
     ap.add_argument("specs", nargs="+")
     args = ap.parse_args()
     trace = recplug.Trace(args.trace)
@@ -335,6 +367,14 @@ def main():
     if args.control:
         open(args.control, "a").close()
     control = Control(args.control, plugins)
+    if args.resume:
+        with open(args.resume, encoding="utf-8") as f:
+            state = json.load(f)
+        os.unlink(args.resume)
+        control.offset = state["offset"]
+        for name, faults in state["faults"].items():
+            plugins[name].faults = [dict(f, only=f["only"].encode() if f["only"] is not None else None)
+                                    for f in faults]
     control.poll()  # faults armed before the start apply too; later lines are read as they come
     if args.late:
         time.sleep(args.late)
@@ -352,6 +392,9 @@ def main():
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     if args.stale:
         return
+    if args.resume:
+        for name in plugins:
+            trace.write({"event": "listening-again", "t": time.time(), "plugin": name})
     print("faultplug: serving %s" % ", ".join(plugins), file=sys.stderr, flush=True)
     try:
         threading.Event().wait()

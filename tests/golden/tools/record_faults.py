@@ -579,7 +579,7 @@ def show(path, log=False):
                 cmd = " (%s)" % r["cmd"] if "cmd" in r else ""
                 print("  => rc=%s %.1fs%s %s" % (r["rc"], r.get("secs", 0), cmd, r["out"].replace("\n", " | ")))
             elif "event" in d:
-                print("  %+8.3f %s %s %s" % (d.get("dt", 0), d["plugin"], d["path"][1:], d["event"]))
+                print("  %+8.3f %s %s %s" % (d.get("dt", 0), d["plugin"], d.get("path", "/")[1:], d["event"]))
             elif "dockerd_log" in d:
                 if log:
                     for x in d["dockerd_log"]:
