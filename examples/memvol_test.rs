@@ -19,37 +19,8 @@ mod tests {
     use super::{common, plugin::MemVol};
     use drydock_sdk::Plugin;
 
-    /// What a user does, and what dockerd 20.10 then asks of the plugin.
-    /// `$m` is a variable: bound at Mount, it must come back at Unmount.
-    const LIFECYCLE: &str = r#"
-docker volume create -d memvol data
-#> output "data"
-#> calls:
-#>   memvol Plugin.Activate
-#>   memvol VolumeDriver.Capabilities
-#>   memvol VolumeDriver.Get {"Name": "data"} -> {"Err": "no such volume: data"}
-#>   memvol VolumeDriver.Create {"Name": "data", "Opts": null}
-
-docker run -d --name web -v data:/srv busybox sleep 60
-#> calls include:
-#>   memvol VolumeDriver.Mount {"Name": "data", "ID": $m} -> {"Mountpoint": _}
-
-docker volume rm data
-#> error ~ "volume is in use"
-#> count memvol VolumeDriver.Remove 0
-
-docker stop web
-#> calls:
-#>   memvol VolumeDriver.Get {"Name": "data"}
-#>   memvol VolumeDriver.Unmount {"Name": "data", "ID": $m}
-
-docker rm web
-#> no calls
-
-docker volume rm data
-#> output "data"
-#> count memvol VolumeDriver.Remove 1
-"#;
+    /// The scenario: docker commands, each with the calls memvol must see.
+    const LIFECYCLE: &str = include_str!("memvol/lifecycle.scenario");
 
     #[tokio::test]
     async fn a_volume_from_create_to_remove() {

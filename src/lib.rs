@@ -4,6 +4,7 @@
 //! # Layout
 //! * [`bench`] — `drydock bench`'s load generator, reports and plots.
 //! * [`cli`] — argument parsing (clap) and one module per subcommand.
+//! * [`diagram`] — sequence diagrams of runs (SVG, HTML, Mermaid).
 //! * [`fuzz`] — `drydock fuzz`: random workloads, invariants, shrunk counterexamples;
 //!   [`testplugins_broken`] — deliberately broken plugins it must catch.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
@@ -11,6 +12,7 @@
 //!   ([`testplugins_ipam`] for IPAM).
 pub mod bench;
 pub mod cli;
+pub mod diagram;
 pub mod fuzz;
 pub mod run;
 pub mod testplugins;

@@ -12,6 +12,7 @@ pub mod report;
 use crate::run::launch::{Dirs, Launcher, TransportKind};
 use drydock_engine::clock::VirtualClock;
 use drydock_engine::discovery::PluginRoots;
+use drydock_engine::engine::api_log::ApiEvent;
 use drydock_engine::engine::{Engine, EngineConfig};
 use drydock_engine::scenario::{Directive, ObservedCall, Outcome, Scenario, Step, StepKind, Vars};
 use drydock_engine::trace::RpcRecord;
@@ -62,6 +63,8 @@ pub struct StepReport {
     pub outcome: Outcome,
     /// The plugin calls it caused.
     pub calls: Vec<RpcRecord>,
+    /// The Engine API requests it made, placed among `calls` (for diagrams).
+    pub requests: Vec<ApiEvent>,
     /// Wall time of the step.
     pub micros: u64,
 }
@@ -166,6 +169,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         seed: opts.seed,
     });
     engine.set_authorization_plugins(opts.authorization_plugins.clone());
+    engine.record_api();
     let base = scenario
         .path
         .parent()
@@ -175,6 +179,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
     let mut last_action = None;
     for step in &scenario.steps {
         let _ = engine.trace().drain();
+        let _ = engine.api_log();
         let t0 = Instant::now();
         let (index, outcome) = match &step.kind {
             StepKind::Action(action) => {
@@ -199,6 +204,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
             }
         };
         let calls = engine.trace().drain();
+        let requests = engine.api_log();
         let micros = t0.elapsed().as_micros() as u64;
         let failed = check(step, index, &outcome, &calls, &mut vars);
         report.steps.push(StepReport {
@@ -207,6 +213,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
             text: step.text.clone(),
             outcome,
             calls,
+            requests,
             micros,
         });
         if let Some(f) = failed {

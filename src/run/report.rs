@@ -160,7 +160,8 @@ pub fn write_trace(r: &ScenarioReport, out: &mut dyn Write) -> std::io::Result<(
     Ok(())
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML (and so for SVG and HTML).
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
