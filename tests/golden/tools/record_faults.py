@@ -515,6 +515,9 @@ class Recorder:
             self.mark("#boot")
             if not self.start("#start"):
                 return False
+            for cmd in c.get("setup", []):  # harness preparation, not a step of the case
+                self.mark("#setup " + cmd)
+                self.w({"result": self.command(cmd, 60)})
             for s in c["steps"]:
                 if s == "#restart":
                     self.mark(s)
