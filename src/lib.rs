@@ -7,6 +7,7 @@
 //! * [`diagram`] — sequence diagrams of runs (SVG, HTML, Mermaid).
 //! * [`fuzz`] — `drydock fuzz`: random workloads, invariants, shrunk counterexamples;
 //!   [`testplugins_broken`] — deliberately broken plugins it must catch.
+//! * [`record`] — `drydock record`'s recording proxy and `drydock replay`.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
 //! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`
 //!   ([`testplugins_ipam`] for IPAM).
@@ -14,6 +15,7 @@ pub mod bench;
 pub mod cli;
 pub mod diagram;
 pub mod fuzz;
+pub mod record;
 pub mod run;
 pub mod testplugins;
 pub mod testplugins_broken;

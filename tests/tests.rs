@@ -8,5 +8,6 @@ mod it {
     mod golden;
     mod golden_authz;
     mod golden_ipam;
+    mod record;
     mod scenarios;
 }

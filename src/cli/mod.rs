@@ -10,6 +10,8 @@ pub mod demo;
 mod discover;
 mod fuzz;
 mod plugin;
+mod record;
+mod replay;
 mod run;
 
 /// Teach, test and benchmark Docker plugins without Docker.
@@ -38,6 +40,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run random docker workloads against a plugin and check invariants after each step.
     Fuzz(fuzz::FuzzArgs),
+    /// Put a recording proxy in front of a real plugin: every call dockerd makes, as JSON Lines.
+    Record(record::RecordArgs),
+    /// Run a recording's docker commands again in the simulated engine and compare the calls.
+    Replay(replay::ReplayArgs),
 }
 
 /// The discovery roots every subcommand accepts, defaulting to dockerd's.
@@ -103,5 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(cmd) => plugin::run(cmd).await,
         Command::Bench(args) => bench::run(args, &mut std::io::stdout()).await,
         Command::Fuzz(args) => fuzz::run(args, &mut std::io::stdout()).await,
+        Command::Record(args) => record::run(args, &mut std::io::stdout()).await,
+        Command::Replay(args) => replay::run(args, &mut std::io::stdout()).await,
     }
 }

@@ -1,0 +1,427 @@
+//! `drydock record` and `drydock replay`. drydock's own engine plays dockerd:
+//! it finds the recording proxy in its plugin directory, and each docker
+//! command is appended to the commands file before it runs, as the shell
+//! function of `drydock record --shell-function` does. The recordings are then
+//! replayed against the same plugin (identical) and a changed one (the first
+//! differing call reported).
+
+use drydock::record::commands::Commands;
+use drydock::record::replay::{load, replay, Launch, ReplayOptions, ReplayReport};
+use drydock::record::{bind, serve, Recorder, Upstream};
+use drydock::run::launch::{builtin, TransportKind};
+use drydock_engine::clock::VirtualClock;
+use drydock_engine::discovery::PluginRoots;
+use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::scenario::{DockerCommand, StepKind};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Two containers share a volume: the session a broken plugin gets wrong.
+const SESSION: &[&str] = &[
+    "docker volume create -d p shared",
+    "docker run -d --name c1 -v shared:/d bb:latest sleep 1000",
+    "docker run -d --name c2 -v shared:/d bb:latest sleep 1000",
+    "docker stop c1",
+    "docker volume rm shared",
+    "docker stop c2",
+    "docker rm c1 c2",
+    "docker volume rm shared",
+];
+
+/// A plugin of a built-in kind served on a unix socket, as the real plugin
+/// behind the proxy.
+struct Served {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    async fn start(kind: &str, socket: &Path, state: &Path) -> Served {
+        std::fs::create_dir_all(state).unwrap();
+        let plugin = builtin("p", kind, &[], state).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let path = socket.to_owned();
+        let task = tokio::spawn(async move {
+            drydock_sdk::server::serve_unix(plugin, &path, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        wait_for_socket(socket).await;
+        Served {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = (&mut self.task).await;
+    }
+}
+
+async fn wait_for_socket(path: &Path) {
+    for _ in 0..500 {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("nothing listens on {}", path.display());
+}
+
+/// A private directory layout for one recording.
+struct Dirs {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    /// dockerd's plugin directory, where the proxy listens.
+    plugins: PathBuf,
+    /// Where the real plugin listens.
+    upstream: PathBuf,
+    commands: PathBuf,
+    out: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(root.join("specs")).unwrap();
+    Dirs {
+        upstream: root.join("real-p.sock"),
+        commands: root.join("commands"),
+        out: root.join("recording.jsonl"),
+        plugins,
+        root,
+        _tmp: tmp,
+    }
+}
+
+/// The simulated dockerd, looking for plugins where the proxy listens.
+fn engine(d: &Dirs) -> Engine {
+    Engine::new(EngineConfig {
+        roots: PluginRoots {
+            sockets_dir: d.plugins.clone(),
+            spec_dirs: vec![d.root.join("specs")],
+        },
+        clock: VirtualClock::new(),
+        seed: 99,
+    })
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A docker command line as the engine takes it.
+fn command(line: &str) -> DockerCommand {
+    let scenario = drydock_engine::scenario::parse("line", line.as_bytes()).unwrap();
+    match &scenario.steps[0].kind {
+        StepKind::Action(a) => a.command.clone(),
+        StepKind::Directive(_) => panic!("not a docker command: {line}"),
+    }
+}
+
+/// Runs each command as the shell function would: the line first, then the
+/// error output and the status.
+async fn drive(engine: &Engine, commands: &Path, lines: &[&str]) {
+    for line in lines {
+        append(commands, &format!("{line}\n"));
+        let outcome = engine.docker(&command(line)).await;
+        let mut tail = String::new();
+        if let Some(e) = &outcome.error {
+            for l in e.lines() {
+                tail.push_str(&format!("#err Error response from daemon: {l}\n"));
+            }
+        }
+        let rc = if outcome.error.is_some() { 125 } else { 0 };
+        append(commands, &format!("{tail}#rc {rc}\n"));
+    }
+}
+
+/// Records `lines` through an in-process proxy in front of a `kind` plugin.
+async fn record(kind: &str, lines: &[&str]) -> (Dirs, String) {
+    let d = dirs();
+    let real = Served::start(kind, &d.upstream, &d.root.join("state")).await;
+    let recorder = Recorder::create("p", &d.out)
+        .unwrap()
+        .with_commands(Commands::open(&d.commands).unwrap());
+    let listener = bind(&d.plugins.join("p.sock")).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = tokio::spawn(serve(
+        listener,
+        Upstream::parse(d.upstream.to_str().unwrap()).unwrap(),
+        Arc::new(recorder),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let engine = engine(&d);
+    drive(&engine, &d.commands, lines).await;
+    let _ = stop.send(());
+    proxy.await.unwrap();
+    real.stop().await;
+    let text = std::fs::read_to_string(&d.out).unwrap();
+    (d, text)
+}
+
+fn options(launch: Launch, transport: TransportKind) -> ReplayOptions {
+    ReplayOptions {
+        plugin: "p".into(),
+        launch,
+        transport,
+        plugins_dir: None,
+        spec_dirs: Vec::new(),
+        rewrites: Vec::new(),
+    }
+}
+
+async fn replay_text(text: &str, opts: &ReplayOptions) -> ReplayReport {
+    replay(&load(text).unwrap(), opts).await.unwrap()
+}
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_recorded_session_replays_identically() {
+    let (_d, text) = record("golden-volume", SESSION).await;
+    let recorded = lines(&text);
+    // Every call line carries the command that caused it, its status and timing.
+    let calls: Vec<&Value> = recorded
+        .iter()
+        .filter(|l| l.get("method").is_some())
+        .collect();
+    assert!(calls.len() > 10, "{text}");
+    let mount = calls
+        .iter()
+        .find(|c| c["method"] == "VolumeDriver.Mount")
+        .unwrap();
+    assert_eq!(
+        mount["command"],
+        "docker run -d --name c1 -v shared:/d bb:latest sleep 1000"
+    );
+    assert_eq!(mount["status"], 200);
+    assert_eq!(mount["request"]["Name"], "shared");
+    assert!(mount["start"].as_str().unwrap().ends_with('Z'));
+    assert!(mount["micros"].as_u64().is_some());
+    // The first `volume rm` fails (in use); the outcome line says so.
+    let failed = recorded
+        .iter()
+        .find(|l| l["outcome"]["ok"] == false)
+        .unwrap();
+    assert_eq!(failed["command"], "docker volume rm shared");
+    assert_eq!(failed["step"], 5);
+
+    for transport in [TransportKind::InProcess, TransportKind::Unix] {
+        let opts = options(Launch::Kind("golden-volume".into(), Vec::new()), transport);
+        let r = replay_text(&text, &opts).await;
+        assert_eq!(r.difference, None, "{transport:?}\n{}", r.scenario);
+        assert_eq!(r.expected.len(), SESSION.len());
+        assert_eq!(r.calls("p"), calls.len());
+    }
+}
+
+#[tokio::test]
+async fn a_changed_plugin_is_reported_at_the_first_differing_call() {
+    let (_d, text) = record("golden-volume", SESSION).await;
+    // The broken plugin forgets every mount ID at the first Unmount; its
+    // volumes live elsewhere, which the rewrite accounts for.
+    let mut opts = options(
+        Launch::Kind("broken-volume-unmount".into(), Vec::new()),
+        TransportKind::InProcess,
+    );
+    opts.rewrites = vec![("/srv/plugin-data/vols-p".into(), "/srv/broken".into())];
+    let r = replay_text(&text, &opts).await;
+    let d = r.difference.expect("the broken plugin answers differently");
+    // c1's stop already dropped c2's mount: the Get before `volume rm`
+    // (step 5) shows no mounts where the real plugin still had c2's.
+    assert_eq!(r.expected[d.step].command, "docker volume rm shared");
+    assert_eq!(d.step, 4, "{d}");
+    assert!(
+        d.message
+            .starts_with("VolumeDriver.Get response.Volume.Status.mounts: expected [\""),
+        "{d}"
+    );
+    assert!(d.message.ends_with("got []"), "{d}");
+    // Without the rewrite the first difference is the first answer with a path.
+    opts.rewrites.clear();
+    let r = replay_text(&text, &opts).await;
+    let d = r.difference.unwrap();
+    assert_eq!(d.step, 1, "{d}");
+    assert!(d.message.contains("Mountpoint"), "{d}");
+    assert!(d.message.contains("/srv/broken/shared"), "{d}");
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_looks_like_a_dead_plugin_and_is_recorded() {
+    let d = dirs();
+    // Nothing listens upstream.
+    let recorder = Arc::new(
+        Recorder::create("p", &d.out)
+            .unwrap()
+            .with_commands(Commands::open(&d.commands).unwrap()),
+    );
+    let listener = bind(&d.plugins.join("p.sock")).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = tokio::spawn(serve(
+        listener,
+        Upstream::parse(d.upstream.to_str().unwrap()).unwrap(),
+        recorder,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let engine = engine(&d);
+    drive(&engine, &d.commands, &["docker volume create -d p v"]).await;
+    let _ = stop.send(());
+    proxy.await.unwrap();
+    let recorded = lines(&std::fs::read_to_string(&d.out).unwrap());
+    let calls: Vec<&Value> = recorded
+        .iter()
+        .filter(|l| l.get("method").is_some())
+        .collect();
+    // dockerd retried the activation, as it does for a plugin that is gone,
+    // and every attempt is in the recording with the reason.
+    assert!(calls.len() > 1, "{recorded:?}");
+    for c in &calls {
+        assert_eq!(c["method"], "Plugin.Activate");
+        assert_eq!(c["status"], Value::Null);
+        let e = c["error"].as_str().unwrap();
+        assert!(e.contains("is down"), "{e}");
+        assert!(e.contains(d.upstream.to_str().unwrap()), "{e}");
+    }
+    let outcome = recorded
+        .iter()
+        .find(|l| l.get("outcome").is_some())
+        .unwrap();
+    assert_eq!(outcome["outcome"]["ok"], false);
+    let error = outcome["outcome"]["error"].as_str().unwrap();
+    assert!(error.contains("Plugin.Activate"), "{error}");
+}
+
+/// `drydock record` as a process, for signals.
+struct RecordProcess {
+    child: std::process::Child,
+}
+
+impl RecordProcess {
+    async fn start(d: &Dirs) -> RecordProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(["record", "--quiet", "--plugin", "p", "--upstream"])
+            .arg(&d.upstream)
+            .arg("--plugins-dir")
+            .arg(&d.plugins)
+            .arg("--out")
+            .arg(&d.out)
+            .arg("--commands")
+            .arg(&d.commands)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_socket(&d.plugins.join("p.sock")).await;
+        RecordProcess { child }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status, err)
+    }
+}
+
+#[tokio::test]
+async fn interrupted_or_killed_recordings_are_whole_json_lines() {
+    let d = dirs();
+    let real = Served::start("golden-volume", &d.upstream, &d.root.join("state")).await;
+    let socket = d.plugins.join("p.sock");
+
+    // SIGINT: the socket is removed and the recording is complete.
+    let rec = RecordProcess::start(&d).await;
+    let dockerd = engine(&d);
+    drive(&dockerd, &d.commands, &SESSION[..3]).await;
+    rec.signal("INT");
+    let (status, stderr) = rec.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(!socket.exists(), "the proxy's socket is left behind");
+    let recorded = lines(&std::fs::read_to_string(&d.out).unwrap());
+    assert!(stderr.contains(&format!(
+        "{} call(s)",
+        recorded
+            .iter()
+            .filter(|l| l.get("method").is_some())
+            .count()
+    )));
+    let r = replay_text(
+        &std::fs::read_to_string(&d.out).unwrap(),
+        &options(
+            Launch::Kind("golden-volume".into(), Vec::new()),
+            TransportKind::InProcess,
+        ),
+    )
+    .await;
+    assert_eq!(r.difference, None);
+
+    // SIGKILL while dockerd keeps calling: every line written is whole, and
+    // the next recorder replaces the dead one's socket.
+    std::fs::write(&d.commands, "").unwrap();
+    let rec = RecordProcess::start(&d).await;
+    let busy_engine = engine(&d);
+    let busy = tokio::spawn(async move {
+        busy_engine
+            .docker(&command("docker volume create -d p v"))
+            .await;
+        let ls = command("docker volume ls");
+        for _ in 0..1000 {
+            busy_engine.docker(&ls).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rec.signal("KILL");
+    let _ = rec.wait();
+    busy.abort();
+    let text = std::fs::read_to_string(&d.out).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "a line was cut: {:?}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    let recorded = lines(&text);
+    assert!(
+        recorded
+            .iter()
+            .filter(|l| l["method"] == "VolumeDriver.List")
+            .count()
+            > 1,
+        "{text}"
+    );
+    assert!(socket.exists(), "SIGKILL leaves the socket");
+    let rec = RecordProcess::start(&d).await;
+    rec.signal("TERM");
+    let (status, stderr) = rec.wait();
+    assert!(status.success(), "{stderr}");
+    real.stop().await;
+}
