@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check-reference-plugins.sh — prove that drydock's reference authz, IPAM and volume plugins work
-# under a real dockerd 20.10, each in its own throw-away sandbox (../../../shared/tools/dockerd-sandbox.sh,
+# under a real dockerd 20.10, each in its own throw-away sandbox (tests/realdockerd/sandbox.sh,
 # or $DOCKERD_SANDBOX). Needs root. Prints every command and its result; stops at the first check
 # that fails with "FAIL: …" and exit status 1. Sandboxes and plugin processes are cleaned up on
 # every exit (trap), including failures and Ctrl-C.
@@ -12,7 +12,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-sandbox=${DOCKERD_SANDBOX:-$(cd "$repo/.." && pwd)/shared/tools/dockerd-sandbox.sh}
+sandbox=${DOCKERD_SANDBOX:-$here/sandbox.sh}
 bin=$repo/target/release/drydock
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """record.py: records golden traces of a real dockerd 20.10 talking to recplug.py plugins.
 
-For each case: a fresh sandbox (../../../../shared/tools/dockerd-sandbox.sh, overridable with $SANDBOX),
+For each case: a fresh sandbox (tests/realdockerd/sandbox.sh, overridable with $SANDBOX),
 recplug serving the case's plugins on DIR/run-plugins, then the case's docker CLI commands one by one.
 Writes tests/golden/<case>.jsonl.  Needs root (the sandbox does).
 
@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.dirname(HERE)
-SANDBOX = os.environ.get("SANDBOX", os.path.normpath(os.path.join(GOLDEN, "../../../shared/tools/dockerd-sandbox.sh")))
+SANDBOX = os.environ.get("SANDBOX", os.path.normpath(os.path.join(GOLDEN, "../realdockerd/sandbox.sh")))
 WORK = os.environ.get("GOLDEN_WORK", "/tmp/drydock-golden")
 # where recplug keeps volume directories (the Mountpoints in the traces); wiped before every case, so two
 # recorders running at once must not share it
