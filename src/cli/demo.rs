@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// How the tour's plugins are reached.
     #[arg(long, value_enum, default_value = "unix")]
     transport: TransportKind,
+    /// Also draw the tour as a sequence diagram into FILE: .svg, .html (with
+    /// the narration) or .mmd (Mermaid text).
+    #[arg(long, value_name = "FILE")]
+    diagram: Option<PathBuf>,
     #[command(flatten)]
     roots: super::RootsArgs,
 }
@@ -51,7 +55,7 @@ impl Style {
 
 /// The `## ` narration of each docker line (directives in between are skipped),
 /// by the line of that docker command.
-fn narration(source: &str) -> BTreeMap<u32, String> {
+pub fn narration(source: &str) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
     let mut pending: Vec<&str> = Vec::new();
     for (i, line) in source.lines().enumerate() {
@@ -131,6 +135,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         None => (PathBuf::from("scenarios/demo.scenario"), DEMO.to_owned()),
     };
     let scenario = parse(name, source.as_bytes())?;
+    if let Some(d) = &args.diagram {
+        crate::diagram::Format::of(d)?;
+    }
     let opts = RunOptions {
         transport: args.transport,
         plugins_dir: args
@@ -146,6 +153,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let report = run_scenario(&scenario, &opts).await;
+    if let Some(path) = &args.diagram {
+        let diagram = crate::diagram::from_report(&report, &narration(&source));
+        crate::diagram::write(path, &[diagram])?;
+    }
     let color = std::io::stdout().is_terminal();
     let text = transcript(&source, &report, color);
     let mut stdout = std::io::stdout();

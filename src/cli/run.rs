@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// Seed for generated IDs (container, mount and anonymous volume IDs).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Draw the run as a sequence diagram (docker CLI, dockerd, each plugin;
+    /// one arrow per API request and plugin call) into FILE: .svg, .html
+    /// (a page embedding the SVG) or .mmd (Mermaid text, one scenario only).
+    #[arg(long, value_name = "FILE")]
+    diagram: Option<PathBuf>,
 }
 
 /// Expands directories into their `*.scenario` files, sorted.
@@ -96,6 +101,10 @@ pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// Runs `drydock run`; exit code 0 only if every expectation of every scenario held.
 pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let files = scenario_files(&args.paths)?;
+    if let Some(d) = &args.diagram {
+        // Refuse a bad name before running anything.
+        crate::diagram::Format::of(d)?;
+    }
     let opts = RunOptions {
         plugins_dir: args
             .plugins_dir
@@ -148,6 +157,16 @@ pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
     if let Some(mut t) = trace_file {
         t.flush()?;
+    }
+    if let Some(path) = &args.diagram {
+        let diagrams: Vec<_> = reports
+            .iter()
+            .map(|r| {
+                let source = std::fs::read_to_string(&r.path).unwrap_or_default();
+                crate::diagram::from_report(r, &super::demo::narration(&source))
+            })
+            .collect();
+        crate::diagram::write(path, &diagrams)?;
     }
     let failed = reports.iter().filter(|r| !r.passed()).count();
     match args.format {
