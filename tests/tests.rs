@@ -4,6 +4,7 @@ mod it {
     mod authz_plugin;
     mod bench;
     mod conformance;
+    mod diagram;
     mod fuzz;
     mod golden;
     mod golden_authz;
