@@ -23,7 +23,8 @@ scenario's `#>` expectations against the real recording, and prints one verdict 
     PLUGIN M status C [BODY]    M:status=C BODY          PLUGIN M empty            M:empty
     PLUGIN M invalid-json       M:badjson={"Volume": {   PLUGIN M implements A B   M:implements=A+B
     PLUGIN M created-at T       M:badtime=T              PLUGIN M drop before-body M:drop-before
-    PLUGIN M drop after-body    M:drop-after             PLUGIN M crash [for D]    M:exit[=SECONDS]
+    PLUGIN M drop after-body    M:drop-after             PLUGIN M drop answer      M:drop-answer
+    PLUGIN M crash [for D]      M:exit[=SECONDS]
     scope once / times N / always   *1 / *N / *always
     PLUGIN kill                 SIGKILL (socket stays)   PLUGIN kill for D         SIGKILL, restarted D later
     PLUGIN stale-socket         socket file, no listener PLUGIN late D             socket appears D later
@@ -32,7 +33,9 @@ A fault before the first `docker` line that makes a plugin absent (`late`, `stal
 started before dockerd. Durations are real here: a scenario with a 2 minute timeout takes 2 minutes. After a
 `hang` fault each command is cut off after 30 s (the Rust check reads that as "dockerd would hang here").
 `#@ replay skip:` lines are not honoured (they are for volume.py's plain replay); `busybox` is tagged from the
-sandbox's bb:latest before the first line.
+sandbox's bb:latest before the first line. Every plugin gets faultplug's `sdk_empty` option: drydock's golden
+kinds are built on its SDK, which answers an empty request body (dockerd's retry after a drop) with a 400,
+where recplug reads it as {}.
 """
 
 import argparse
@@ -106,6 +109,8 @@ def call_fault(words):
         kind = "drop-before"
     elif action == "drop" and rest == ["after-body"]:
         kind = "drop-after"
+    elif action == "drop" and rest == ["answer"]:
+        kind = "drop-answer"
     elif action == "crash":
         kind = "exit=%g" % seconds(rest[1]) if rest[:1] == ["for"] else "exit"
     else:
@@ -149,7 +154,9 @@ def parse(path):
             if len(words) < 3 or words[2] not in KINDS:
                 reason = reason or "plugin %s is of kind %s, not a golden kind" % (words[1], " ".join(words[2:]))
                 continue
-            specs[words[1]] = ",".join(["%s=%s" % (words[1], KINDS[words[2]])] + words[3:])
+            # sdk_empty: drydock's golden kinds are built on its SDK, which refuses an empty body with a 400
+            # where recplug reads it as {} (what a plugin answers to dockerd's empty-body retry)
+            specs[words[1]] = ",".join(["%s=%s" % (words[1], KINDS[words[2]])] + words[3:] + ["sdk_empty"])
         elif words[0] == "authorization-plugin":
             authz += words[1:]
         elif words[0] == "restart-daemon":

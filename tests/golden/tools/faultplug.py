@@ -31,10 +31,11 @@ FAULT is ``METHOD[~TEXT]:KIND[*COUNT][=ARG]``:
       badjson=BODY   HTTP 200 with BODY as an application/json body   (default BODY: {"Err": "unterminated)
       implements=L   Activate only: HTTP 200 {"Implements": L split on '+'} (empty L: [])
       badtime=VALUE  Get/List: the normal answer with every CreatedAt set to VALUE (default "yesterday")
-      drop-before    close the connection after the request headers, without reading the body (the kernel sends
-                     an RST because the body is unread)
-      drop-after     read and handle the request (the plugin's state changes), then close the connection
-                     without answering
+      drop-before    close the connection after the request headers, without reading the body (the trace line
+                     has what had arrived of it as "unread")
+      drop-after     read the whole request, then close the connection without answering (nor acting on it)
+      drop-answer    read and handle the request (the plugin's state changes), then close the connection
+                     instead of sending the answer
       exit[=S]       the plugin process dies on receiving the request (after reading it, before handling it):
                      every connection closes and the socket file stays behind, refusing connections. With S,
                      the process replaces itself (exec) with a copy whose socket comes back S seconds later,
@@ -44,6 +45,9 @@ plugin NAME (``NAME clear`` removes NAME's faults); it is read before each reque
 arm a fault between two commands.
 --late S: wait S seconds before creating the sockets (nothing exists before).
 --stale: create the sockets, close them at once without listening and exit: socket files with no listener.
+Plugin option ``sdk_empty``: a request that needs a body but arrives empty (dockerd's retry after a drop) is
+answered as drydock's SDK (and so drydock's golden-* test plugins) answers it — 400 {"Err": "<Method>: empty
+request body (…)"} — instead of being read as {} the way recplug does.
 Volume state is kept in DATADIR/state-NAME.json and reloaded at start, so a killed and restarted plugin still
 knows its volumes (and their mount IDs), like a persistent real plugin.
 """
@@ -63,7 +67,20 @@ import recplug  # noqa: E402  (same directory)
 LOCK = recplug.LOCK
 NOT_FOUND = recplug.NOT_FOUND
 KINDS = ("delay", "hang", "err", "noerr", "text", "404", "status", "empty", "badjson", "implements", "badtime",
-         "drop-before", "drop-after", "exit")
+         "drop-before", "drop-after", "drop-answer", "exit")
+
+
+# The methods whose body drydock's SDK decodes (plugins/sdk/src/plugin.rs decode_request), and its text.
+SDK_BODY_METHODS = {
+    "VolumeDriver": {"Create", "Remove", "Mount", "Path", "Unmount", "Get"},
+    "AuthZPlugin": {"AuthZReq", "AuthZRes"},
+    "IpamDriver": {"RequestPool", "ReleasePool", "RequestAddress", "ReleaseAddress"},
+    "NetworkDriver": {"CreateNetwork", "AllocateNetwork", "FreeNetwork", "DeleteNetwork", "CreateEndpoint",
+                      "EndpointOperInfo", "DeleteEndpoint", "Join", "Leave", "ProgramExternalConnectivity",
+                      "RevokeExternalConnectivity", "DiscoverNew", "DiscoverDelete"},
+}
+SDK_EMPTY = ("%s: empty request body (dockerd sends an empty body when it retries after a connection dropped "
+             "mid-request)")
 
 
 def unescape(text):
@@ -127,6 +144,13 @@ class FaultPlugin(recplug.Plugin):
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.vols, f)
         os.replace(tmp, self.state_file)
+
+    def answer(self, path, req, raw):
+        """recplug's answer, or with ``sdk_empty`` the SDK's 400 for an empty body where one is needed."""
+        service, _, method = path[1:].partition(".")
+        if "sdk_empty" in self.opts and not raw.strip() and method in SDK_BODY_METHODS.get(service, ()):
+            return 400, {"Err": SDK_EMPTY % path[1:]}
+        return self.handle(path, req)
 
     def take(self, method, raw):
         """The fault for this call of METHOD (and one use of it consumed), or None. RAW None (body not read yet)
@@ -246,10 +270,16 @@ def make_handler(plugin, trace, control):
                 fault = plugin.take(self.path[1:], None)
             kind = fault["kind"] if fault else None
             if kind == "drop-before":
+                # The plugin does not read the body; the trace still shows what had arrived ("unread"), so a
+                # check can tell which body dockerd sent first.
+                n = int(clen) if clen else 0
+                pending = self.rfile.peek(n)[:n] if n else b""
+                line = self.line(t, None, None, clen, None, None, fault)
+                line["unread"] = pending.decode("utf-8", "replace")
                 with LOCK:
-                    trace.write(self.line(t, None, None, clen, None, None, fault))
+                    trace.write(line)
                 self.close_connection = True
-                self.connection.close()  # unread body in the receive queue: Linux answers with RST
+                self.connection.close()
                 return
             raw = self.rfile.read(int(clen)) if clen else b""
             try:
@@ -260,11 +290,12 @@ def make_handler(plugin, trace, control):
                 with LOCK:
                     fault = plugin.take(self.path[1:], raw)
                 kind = fault["kind"] if fault else None
-            if kind in ("drop-after", "exit", "hang"):
+            if kind in ("drop-after", "drop-answer", "exit", "hang"):
                 with LOCK:
                     trace.write(self.line(t, req, raw, clen, None, None, fault))
-                    if kind == "drop-after":
-                        plugin.handle(self.path, req)
+                    if kind == "drop-answer":
+                        plugin.answer(self.path, req, raw)
+                        plugin.save()
                         plugin.save()
                 if kind == "exit":
                     crash(control, fault["arg"])
@@ -276,7 +307,7 @@ def make_handler(plugin, trace, control):
             status, body = 0, None
             if kind in (None, "delay", "badtime"):  # an error answer changes nothing in the plugin
                 with LOCK:
-                    status, body = plugin.handle(self.path, req)
+                    status, body = plugin.answer(self.path, req, raw)
                     if self.path[1:] in ("VolumeDriver.Create", "VolumeDriver.Remove", "VolumeDriver.Mount",
                                          "VolumeDriver.Unmount"):
                         plugin.save()
