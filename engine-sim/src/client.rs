@@ -168,6 +168,7 @@ impl PluginClient {
         decode: impl FnOnce(&[u8]) -> Result<R, DecodeError>,
     ) -> Result<R, CallError> {
         let started = Instant::now();
+        let clock_start = self.clock.elapsed();
         let (outcome, attempts, empty_retry) = self.exchange(method, body.clone(), opts).await;
         let (reply, result) = match outcome {
             Ok(reply) => {
@@ -189,6 +190,11 @@ impl PluginClient {
                 response: reply.map(|r| r.body),
                 error: result.as_ref().err().map(|e| e.to_string()),
                 micros: started.elapsed().as_micros() as u64,
+                clock_micros: self
+                    .clock
+                    .elapsed()
+                    .saturating_sub(clock_start)
+                    .as_micros() as u64,
                 attempts,
                 empty_body_retry: empty_retry,
             });
@@ -212,23 +218,23 @@ impl PluginClient {
         loop {
             let attempt = self.transport.round_trip(method, next_body.clone());
             let result = match opts.timeout {
-                Some(limit) if !self.clock.is_virtual() => {
-                    match tokio::time::timeout(limit, attempt).await {
-                        Ok(r) => r.map_err(|e| {
-                            (
-                                e.body_sent,
-                                transport_error(&*self.transport, method, &e.message),
-                            )
-                        }),
-                        Err(_) => Err((
-                            false,
-                            CallError::Timeout {
-                                url: self.transport.url(method),
-                            },
-                        )),
-                    }
-                }
-                _ => attempt.await.map_err(|e| {
+                // On a virtual clock the limit bounds the waits injected
+                // through the clock (fault delays); see `clock::timeout`.
+                Some(limit) => match crate::clock::timeout(&*self.clock, limit, attempt).await {
+                    Ok(r) => r.map_err(|e| {
+                        (
+                            e.body_sent,
+                            transport_error(&*self.transport, method, &e.message),
+                        )
+                    }),
+                    Err(_) => Err((
+                        false,
+                        CallError::Timeout {
+                            url: self.transport.url(method),
+                        },
+                    )),
+                },
+                None => attempt.await.map_err(|e| {
                     (
                         e.body_sent,
                         transport_error(&*self.transport, method, &e.message),

@@ -9,12 +9,24 @@
 //! * [`VirtualClock`] never waits: a sleep advances virtual time at once. Scenario
 //!   runs use it, so a 2-minute timeout costs microseconds. Real plugin I/O still
 //!   takes real time; only the engine's own waiting is virtual.
+//!
+//! A timeout on a virtual clock ([`timeout`]) works with waits the engine
+//! injects itself (a fault's delay or hang): the deadline is kept for the
+//! task, and a virtual sleep that would pass it jumps the clock to the deadline
+//! and never ends, so the timeout fires at exactly the deadline.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+
+tokio::task_local! {
+    /// The earliest virtual deadline of the [`timeout`]s the current task is
+    /// inside; virtual sleeps do not run past it.
+    static DEADLINE: Duration;
+}
 
 /// A boxed future returned by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -74,6 +86,14 @@ impl VirtualClock {
         self.nanos
             .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::SeqCst);
     }
+
+    /// Moves time forward to `t`, if it is not there yet.
+    fn advance_to(&self, t: Duration) {
+        self.nanos.fetch_max(
+            t.as_nanos().min(u64::MAX as u128) as u64,
+            Ordering::SeqCst,
+        );
+    }
 }
 
 impl Clock for VirtualClock {
@@ -81,14 +101,61 @@ impl Clock for VirtualClock {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
     }
     fn sleep(&self, d: Duration) -> Sleep {
-        self.advance(d);
-        // Yield once so that other tasks (a plugin "appearing later", a
-        // concurrent request) get to run at the new time.
-        Box::pin(tokio::task::yield_now())
+        let end = self.elapsed().checked_add(d);
+        let deadline = DEADLINE.try_with(|d| *d).ok();
+        match (end, deadline) {
+            (Some(end), deadline) if deadline.is_none_or(|limit| end <= limit) => {
+                self.advance_to(end);
+                // Yield once so that other tasks (a plugin "appearing later",
+                // a concurrent request) get to run at the new time.
+                Box::pin(tokio::task::yield_now())
+            }
+            // The sleep would outlast a timeout the task is inside: time
+            // jumps to the deadline and the sleep never ends, so the timeout
+            // fires (see `timeout`).
+            (_, Some(limit)) => {
+                self.advance_to(limit);
+                Box::pin(std::future::pending())
+            }
+            // Endless, with no deadline to stop at: a hang. Time stays put;
+            // whoever runs the engine must bound it with `timeout`.
+            (_, None) => Box::pin(std::future::pending()),
+        }
     }
     fn is_virtual(&self) -> bool {
         true
     }
+}
+
+/// The deadline of a [`timeout`] passed: the future was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Runs `fut` for at most `limit` on `clock`.
+///
+/// On a real clock this is `tokio::time::timeout`. On a virtual clock the
+/// limit bounds the waits the engine makes through the clock inside `fut`
+/// (retry backoffs, injected delays and hangs): a sleep that would pass the
+/// deadline moves time to the deadline and the timeout fires there. Real I/O
+/// inside `fut` is not bounded by a virtual timeout. Nested timeouts keep the
+/// earliest deadline.
+pub async fn timeout<F: Future>(
+    clock: &dyn Clock,
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    if !clock.is_virtual() {
+        return tokio::time::timeout(limit, fut).await.map_err(|_| Elapsed);
+    }
+    let own = clock.elapsed().saturating_add(limit);
+    let deadline = DEADLINE.try_with(|d| (*d).min(own)).unwrap_or(own);
+    let mut fut = std::pin::pin!(DEADLINE.scope(deadline, fut));
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Ok(v)),
+        Poll::Pending if clock.elapsed() >= deadline => Poll::Ready(Err(Elapsed)),
+        Poll::Pending => Poll::Pending,
+    })
+    .await
 }
 
 /// dockerd's retry backoff (`pkg/plugins` `backoff`): 1 s doubled per retry, capped at 30 s.
@@ -138,6 +205,41 @@ mod tests {
             Duration::from_secs(16)
         ));
         assert!(should_abort(Duration::from_secs(30), Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn virtual_timeout_fires_at_its_deadline_not_at_the_sleeps_end() {
+        let clock = VirtualClock::new();
+        clock.advance(Duration::from_secs(5));
+        let inner = clock.clone();
+        let r = timeout(&*clock, Duration::from_secs(60), async move {
+            inner.sleep(Duration::from_secs(10)).await;
+            inner.sleep(Duration::from_secs(3600)).await;
+        })
+        .await;
+        assert_eq!(r, Err(Elapsed));
+        assert_eq!(clock.elapsed(), Duration::from_secs(65));
+    }
+
+    #[tokio::test]
+    async fn virtual_timeout_lets_short_work_finish_and_nested_ones_keep_the_earliest() {
+        let clock = VirtualClock::new();
+        let inner = clock.clone();
+        let r = timeout(&*clock, Duration::from_secs(10), async move {
+            let c = inner.clone();
+            let nested = timeout(&*inner, Duration::from_secs(100), async move {
+                c.sleep(Duration::MAX).await;
+            })
+            .await;
+            inner.sleep(Duration::from_secs(1)).await;
+            nested
+        })
+        .await;
+        // The outer deadline (10 s) is the earlier one, so it ends both.
+        assert_eq!(r, Err(Elapsed));
+        assert_eq!(clock.elapsed(), Duration::from_secs(10));
+        let ok = timeout(&*clock, Duration::from_secs(10), async { 7 }).await;
+        assert_eq!(ok, Ok(7));
     }
 
     #[tokio::test]

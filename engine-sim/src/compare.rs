@@ -99,7 +99,7 @@ pub fn load_golden(text: &str) -> Result<Vec<TraceStep>, String> {
 }
 
 /// The first difference between two traces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
     /// 0-based index of the step (among compared steps).
     pub step: usize,
@@ -107,6 +107,9 @@ pub struct Difference {
     pub command: String,
     /// What differs.
     pub message: String,
+    /// The recorded call and the one made instead, when the difference is
+    /// inside one call's request or response.
+    pub calls: Option<Box<(TraceCall, TraceCall)>>,
 }
 
 impl std::fmt::Display for Difference {
@@ -248,6 +251,7 @@ pub fn compare(
             step: expected.len().min(actual.len()),
             command: String::new(),
             message: format!("expected {} steps, got {}", expected.len(), actual.len()),
+            calls: None,
         });
     }
     for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
@@ -255,6 +259,7 @@ pub fn compare(
             step: i,
             command: e.command.clone(),
             message,
+            calls: None,
         };
         if e.command != a.command {
             return Err(diff(format!(
@@ -348,11 +353,15 @@ pub fn compare(
                         show(&ag)
                     )));
                 }
+                let in_call = |message: String| Difference {
+                    calls: Some(Box::new((ec.clone(), ac.clone()))),
+                    ..diff(message)
+                };
                 ids.values_match(&ec.request, &ac.request, &format!("{} request", ec.method))
-                    .map_err(&diff)?;
+                    .map_err(in_call)?;
                 if let (Some(er), Some(ar)) = (&ec.response, &ac.response) {
                     ids.values_match(er, ar, &format!("{} response", ec.method))
-                        .map_err(&diff)?;
+                        .map_err(in_call)?;
                 }
             }
         }

@@ -9,6 +9,8 @@
 //!   texts, retries with backoff on transport failure, per-call timeouts.
 //! * [`registry`] — lazy activation cached for the engine's lifetime, handlers
 //!   per protocol, `GetAll`.
+//! * [`fault`] — injected misbehaviour on the engine↔plugin path (delays,
+//!   hangs, error answers, dropped connections, refused or late sockets).
 //! * [`clock`] — every wait goes through an injectable clock (real, pausable, or
 //!   virtual), so retry and timeout behaviour is testable in milliseconds.
 //! * [`trace`] — the record of every RPC the engine made.
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod compare;
 pub mod discovery;
 pub mod engine;
+pub mod fault;
 pub mod registry;
 pub mod scenario;
 pub mod trace;

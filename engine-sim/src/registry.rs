@@ -12,10 +12,13 @@
 //!   run once (libnetwork registers IPAM and network drivers this way).
 //! * Plugins may also be registered in-process: they are found before anything
 //!   on disk and take part in [`Registry::scan`].
+//! * Every plugin's transport is wrapped in the engine's fault layer
+//!   ([`crate::fault`]), which does nothing until a fault is set.
 
 use crate::client::{CallError, CallOptions, PluginClient};
 use crate::clock::{backoff, should_abort, Clock};
 use crate::discovery::{Discovered, DiscoveryError, PluginRoots, SourceKind};
+use crate::fault::{FaultTransport, Faults};
 use crate::trace::Trace;
 use crate::transport::{AddressError, Http, InProcess, Transport};
 use drydock_sdk::wire::plugin::{ActivateResponse, Protocol};
@@ -93,6 +96,8 @@ pub struct Registry {
     cache: Mutex<HashMap<String, Arc<Entry>>>,
     in_process: Mutex<BTreeMap<String, Arc<dyn Transport>>>,
     handlers: Mutex<HashMap<Protocol, Handler>>,
+    /// Injected misbehaviour, applied to every plugin's transport.
+    faults: Faults,
 }
 
 impl std::fmt::Debug for Registry {
@@ -107,6 +112,7 @@ impl Registry {
     /// A registry over `roots`, waiting on `clock`, recording RPCs in `trace`.
     pub fn new(roots: PluginRoots, clock: Arc<dyn Clock>, trace: Trace) -> Self {
         Registry {
+            faults: Faults::new(clock.clone()),
             roots,
             clock,
             trace,
@@ -129,6 +135,11 @@ impl Registry {
     /// The RPC trace.
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// The faults injected into every plugin's requests and discovery.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Makes `plugin` reachable in-process under `name`, ahead of the disk.
@@ -169,10 +180,14 @@ impl Registry {
             .cloned()
             .collect();
         names.extend(self.roots.scan()?);
+        names.retain(|n| !self.faults.is_hidden(n));
         Ok(names)
     }
 
     fn locate(&self, name: &str) -> Result<(Origin, Arc<dyn Transport>), LocateError> {
+        if self.faults.is_hidden(name) {
+            return Err(LocateError::Discovery(DiscoveryError::NotFound(name.to_owned())));
+        }
         if let Some(t) = self.in_process.lock().expect("registry lock").get(name) {
             return Ok((Origin::InProcess, t.clone()));
         }
@@ -202,6 +217,8 @@ impl Registry {
                 }
             }
         };
+        let transport: Arc<dyn Transport> =
+            Arc::new(FaultTransport::new(name, transport, self.faults.clone()));
         let entry = Arc::new(Entry {
             client: PluginClient::new(
                 name,

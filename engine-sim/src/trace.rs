@@ -24,6 +24,9 @@ pub struct RpcRecord {
     pub error: Option<String>,
     /// Wall time of the whole call, retries included.
     pub micros: u64,
+    /// Time of the whole call on the engine's clock: virtual in scenario runs,
+    /// where it shows dockerd's retry backoffs, timeouts and injected delays.
+    pub clock_micros: u64,
     /// Number of attempts (1 without retries).
     pub attempts: u32,
     /// A retry went out with an empty body because the first attempt's body was

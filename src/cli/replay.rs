@@ -6,6 +6,7 @@ use crate::run::launch::TransportKind;
 use crate::run::report::call_line;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use drydock_engine::compare::TraceCall;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -186,9 +187,32 @@ pub fn text_report(file: &std::path::Path, opts: &ReplayOptions, r: &ReplayRepor
             for line in d.message.lines() {
                 let _ = writeln!(out, "    {line}");
             }
+            if let Some(calls) = &d.calls {
+                let (e, a) = &**calls;
+                let _ = writeln!(out, "    recorded: {}", show_call(e));
+                let _ = writeln!(out, "    replayed: {}", show_call(a));
+            }
         }
     }
     out
+}
+
+/// `plugin Method {request} → {response}`, long bodies cut.
+fn show_call(c: &TraceCall) -> String {
+    let cut = |v: &serde_json::Value| {
+        let s = v.to_string();
+        if s.chars().count() > 300 {
+            format!("{}…", s.chars().take(300).collect::<String>())
+        } else {
+            s
+        }
+    };
+    let response = c.response.as_ref().map_or("no response".to_owned(), cut);
+    format!("{} {} {} → {response}", c.plugin, c.method, cut(&c.request))
+}
+
+fn call_json(c: &TraceCall) -> serde_json::Value {
+    json!({"plugin": c.plugin, "method": c.method, "request": c.request, "response": c.response})
 }
 
 /// The machine-readable report.
@@ -207,6 +231,8 @@ pub fn json_report(
             "step": d.step + 1,
             "command": r.expected.get(d.step).map(|s| s.command.as_str()),
             "message": d.message,
+            "recorded_call": d.calls.as_ref().map(|c| call_json(&c.0)),
+            "replayed_call": d.calls.as_ref().map(|c| call_json(&c.1)),
         })),
         "notes": r.notes,
         "scenario": r.scenario,

@@ -361,6 +361,10 @@ pub async fn run_case(opts: &FuzzOptions, lines: &[String]) -> anyhow::Result<Ca
                 engine.set_user(cn.clone());
                 Outcome::ok("")
             }
+            StepKind::Directive(Directive::Fault(f)) => {
+                crate::run::faults::apply(f, &engine, &mut launcher).await?;
+                Outcome::ok("")
+            }
         };
         if i < header {
             result.calls += engine.trace().drain().len() as u64;

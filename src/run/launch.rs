@@ -68,6 +68,9 @@ enum Running {
         task: tokio::task::JoinHandle<()>,
     },
     Process(tokio::process::Child),
+    /// Killed by `#@ fault NAME kill`: nothing runs; a unix plugin's socket
+    /// file stays behind, as after SIGKILL.
+    Killed,
 }
 
 /// The plugins of one scenario run.
@@ -201,6 +204,43 @@ impl Launcher {
         }
     }
 
+    /// Where plugin `name`'s socket is (or would be).
+    pub fn socket_path(&self, name: &str) -> PathBuf {
+        self.dirs.sockets.join(format!("{name}.sock"))
+    }
+
+    /// `#@ fault NAME kill`: stops the plugin as SIGKILL would. A unix
+    /// plugin's socket file is left behind with no listener; an in-process
+    /// one keeps its (now unanswered) transport. `#@ restart-plugin` starts
+    /// it again.
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let Some((directive, running)) = self.plugins.remove(name) else {
+            bail!("no plugin named {name} was started by this scenario (#@ plugin {name} …)");
+        };
+        let keep = match running {
+            Running::InProcess(t) => Running::InProcess(t),
+            Running::Server { stop, task } => {
+                let _ = stop.send(());
+                let _ = task.await;
+                // The graceful stop removed the socket; SIGKILL would not have.
+                stale_socket(&self.socket_path(name))?;
+                Running::Killed
+            }
+            Running::Process(mut child) => {
+                let _ = child.kill().await;
+                Running::Killed
+            }
+            Running::Killed => Running::Killed,
+        };
+        self.plugins.insert(name.to_owned(), (directive, keep));
+        Ok(())
+    }
+
+    /// `#@ fault NAME stale-socket`: a socket file with no listener.
+    pub fn stale_socket(&self, name: &str) -> anyhow::Result<()> {
+        stale_socket(&self.socket_path(name))
+    }
+
     /// `#@ restart-plugin NAME`: stop the plugin and start it again on the same
     /// state; dockerd's cached client is not told.
     pub async fn restart(&mut self, name: &str, registry: &Registry) -> anyhow::Result<()> {
@@ -208,6 +248,7 @@ impl Launcher {
             bail!("no plugin named {name} was started by this scenario (#@ plugin {name} …)");
         };
         match running {
+            Running::Killed => {}
             Running::InProcess(t) => {
                 let PluginLaunch::Builtin { kind, settings } = &directive.launch else {
                     unreachable!("in-process plugins are built in");
@@ -246,10 +287,27 @@ impl Launcher {
                 Running::Process(mut child) => {
                     let _ = child.kill().await;
                 }
+                Running::Killed => {}
             }
         }
     }
 }
+
+/// Leaves a unix socket file at `path` that nobody listens on: connecting
+/// to it is refused (`ECONNREFUSED`), as with a crashed plugin's socket.
+fn stale_socket(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if is_socket(path) {
+        std::fs::remove_file(path)?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot create the stale socket {}", path.display()))?;
+    drop(listener);
+    Ok(())
+}
+
 
 fn is_socket(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;

@@ -6,6 +6,7 @@
 //! each step the plugin calls it caused are taken from the engine's trace and
 //! checked against the step's `#>` expectations.
 
+pub mod faults;
 pub mod launch;
 pub mod report;
 
@@ -119,6 +120,9 @@ pub fn observed(records: &[RpcRecord]) -> Vec<ObservedCall> {
             request: r.request_json(),
             response: r.response_json(),
             status: r.status,
+            attempts: r.attempts,
+            empty_body_retry: r.empty_body_retry,
+            engine_time: std::time::Duration::from_micros(r.clock_micros),
         })
         .collect()
 }
@@ -184,7 +188,8 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         let (index, outcome) = match &step.kind {
             StepKind::Action(action) => {
                 last_action = Some(action.index);
-                (Some(action.index), engine.docker(&action.command).await)
+                let outcome = faults::bounded(&engine, engine.docker(&action.command)).await;
+                (Some(action.index), outcome)
             }
             StepKind::Directive(d) => {
                 let result =
@@ -255,6 +260,7 @@ async fn run_directive(
     match d {
         Directive::Plugin(p) => {
             launcher.start(p, engine.registry()).await?;
+            faults::plugin_started(engine, launcher, &p.name);
             if !own_sockets && opts.transport == TransportKind::Unix {
                 // The sockets directory is the user's: point a spec file at ours.
                 let socket = tmp.join("run").join(format!("{}.sock", p.name));
@@ -266,14 +272,26 @@ async fn run_directive(
             Ok(Outcome::ok(""))
         }
         Directive::RestartDaemon => {
-            engine
-                .restart_daemon()
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
-            Ok(Outcome::ok(""))
+            let mut failed = None;
+            let restart = async {
+                if let Err(e) = engine.restart_daemon().await {
+                    failed = Some(anyhow::anyhow!(e));
+                }
+                Outcome::ok("")
+            };
+            let outcome = faults::bounded(engine, restart).await;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            Ok(outcome)
         }
         Directive::RestartPlugin(name) => {
             launcher.restart(name, engine.registry()).await?;
+            faults::plugin_restarted(engine, name);
+            Ok(Outcome::ok(""))
+        }
+        Directive::Fault(f) => {
+            faults::apply(f, engine, launcher).await?;
             Ok(Outcome::ok(""))
         }
         Directive::AuthorizationPlugins(names) => {

@@ -32,18 +32,24 @@ pub fn call_line(c: &RpcRecord) -> String {
         (Some(s), Some(body)) => format!("{s} {}", compact(&body)),
         _ => format!("no response: {}", c.error.as_deref().unwrap_or("")),
     };
-    let retry = if c.attempts > 1 {
-        format!(
-            " [{} attempts{}]",
+    // dockerd's own waiting (retry backoffs, timeouts, injected delays), in
+    // engine time: virtual in scenario runs, so it is exact and stable.
+    let waited = (c.clock_micros > 0).then(|| {
+        super::faults::fmt_duration(std::time::Duration::from_micros(c.clock_micros))
+    });
+    let retry = match (c.attempts > 1, waited) {
+        (true, waited) => format!(
+            " [{} attempts{}{}]",
             c.attempts,
+            waited.map(|w| format!(" over {w}")).unwrap_or_default(),
             if c.empty_body_retry {
                 ", retried with an EMPTY body"
             } else {
                 ""
             }
-        )
-    } else {
-        String::new()
+        ),
+        (false, Some(w)) => format!(" [after {w}]"),
+        (false, None) => String::new(),
     };
     format!(
         "{} {}{req} → {answer} ({}µs){retry}",
@@ -76,6 +82,10 @@ pub fn text(r: &ScenarioReport) -> String {
                 for line in s.outcome.stdout.trim().lines() {
                     let _ = writeln!(out, "      │ {line}");
                 }
+            }
+            Some(e) if e.starts_with(super::faults::HANG_PREFIX) => {
+                // Not an answer dockerd gives: the runner gave up waiting.
+                let _ = writeln!(out, "      ⧗ {e}");
             }
             Some(e) => {
                 for line in e.lines() {
@@ -148,6 +158,13 @@ pub fn write_trace(r: &ScenarioReport, out: &mut dyn Write) -> std::io::Result<(
             let mut rec = rpc_json(s, c);
             if c.empty_body_retry {
                 rec["empty_body_retry"] = json!(true);
+            }
+            if c.attempts > 1 {
+                rec["attempts"] = json!(c.attempts);
+            }
+            if c.clock_micros > 0 {
+                // Engine time (virtual in runs): retries, timeouts, delays.
+                rec["engine_micros"] = json!(c.clock_micros);
             }
             writeln!(out, "{rec}")?;
         }

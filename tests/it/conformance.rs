@@ -152,6 +152,10 @@ fn expectations_hold_on(scenario: &Scenario, recorded: &[TraceStep]) -> Result<(
                 request: c.request.clone(),
                 response: c.response.clone(),
                 status: c.response.as_ref().map(|_| 200),
+                // A recording sees each HTTP request as its own call.
+                attempts: 1,
+                empty_body_retry: false,
+                engine_time: std::time::Duration::ZERO,
             })
             .collect();
         step.check(&outcome, &calls, &mut vars).map_err(|m| {

@@ -257,6 +257,10 @@ async fn a_changed_plugin_is_reported_at_the_first_differing_call() {
         "{d}"
     );
     assert!(d.message.ends_with("got []"), "{d}");
+    let (recorded, replayed) = &**d.calls.as_ref().unwrap();
+    assert_eq!(recorded.method, "VolumeDriver.Get");
+    assert_eq!(recorded.request, serde_json::json!({"Name": "shared"}));
+    assert_eq!(replayed.request, recorded.request);
     // Without the rewrite the first difference is the first answer with a path.
     opts.rewrites.clear();
     let r = replay_text(&text, &opts).await;

@@ -435,6 +435,13 @@ struct StoreState {
     meta: BTreeMap<String, Meta>,
     /// Driver adapters, cached forever.
     drivers: HashMap<String, Driver>,
+    /// The mountpoint dockerd's cached volume object knows for volumes this
+    /// daemon created: what the driver's Create gave (nothing, for a plugin).
+    /// `docker run` reuses that object, so a failed Mount of such a volume
+    /// reads `error while mounting volume ''` even though Get reported a
+    /// mountpoint (recorded: tests/golden/v-mount-err.jsonl,
+    /// tests/golden/faults/f-mount-drop.jsonl).
+    created_paths: HashMap<String, String>,
 }
 
 /// The daemon's volume service.
@@ -485,6 +492,7 @@ impl VolumeStore {
         st.names.clear();
         st.refs.clear();
         st.drivers.clear();
+        st.created_paths.clear();
     }
 
     /// References (container IDs) of a volume.
@@ -573,6 +581,7 @@ impl VolumeStore {
         st.names.remove(name);
         st.refs.remove(name);
         st.meta.remove(name);
+        st.created_paths.remove(name);
     }
 
     fn set_named(&self, v: &VolumeInfo, reference: Option<&str>) {
@@ -718,9 +727,13 @@ impl VolumeStore {
                     "driver '{cached_driver}' already has volume '{name}': volume name must be unique"
                 ));
             }
-            let meta = self.st().meta.get(name).cloned().unwrap_or_default();
+            let st = self.st();
+            let meta = st.meta.get(name).cloned().unwrap_or_default();
             v.labels = meta.labels;
             v.options = meta.options;
+            if let Some(path) = st.created_paths.get(name) {
+                v.mountpoint = path.clone();
+            }
             return Ok(Some(v));
         }
         if self.st().refs.get(name).is_some_and(|r| !r.is_empty()) {
@@ -772,10 +785,16 @@ impl VolumeStore {
         })?;
         let mut v = match vd.get(name, &self.local).await {
             Ok(v) => v,
-            Err(_) => vd
-                .create(name, opts.as_ref(), &self.local)
-                .await
-                .map_err(|e| fail(500, e.text))?,
+            Err(_) => {
+                let v = vd
+                    .create(name, opts.as_ref(), &self.local)
+                    .await
+                    .map_err(|e| fail(500, e.text))?;
+                self.st()
+                    .created_paths
+                    .insert(name.to_owned(), v.mountpoint.clone());
+                v
+            }
         };
         {
             let mut st = self.st();

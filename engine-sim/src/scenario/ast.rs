@@ -404,8 +404,38 @@ pub enum Directive {
     /// `#@ user CN` / `#@ user none`: act as a TLS client whose certificate
     /// has this common name, or as a client without one.
     User(Option<String>),
-    // Room for `Fault(…)` (`#@ fault …`), added by its owner: a variant here,
-    // an entry in `directive::DIRECTIVES`, and the runner's match arm.
+    /// `#@ fault …`: make the engine↔plugin path misbehave (docs/faults.md).
+    Fault(FaultDirective),
+}
+
+/// `#@ fault …`: what to break.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultDirective {
+    /// `#@ fault PLUGIN METHOD|* ACTION [once|times N|always]`: requests to
+    /// the plugin misbehave.
+    Call(crate::fault::CallFault),
+    /// `#@ fault PLUGIN kill [for DURATION]`: kill a runner-started plugin
+    /// the way SIGKILL does (its socket stays behind, refusing connections);
+    /// with `for`, it is running again DURATION of engine time later.
+    Kill {
+        /// The plugin's name.
+        plugin: String,
+        /// When it comes back, if it does by itself.
+        back_after: Option<std::time::Duration>,
+    },
+    /// `#@ fault PLUGIN stale-socket`: a socket file `PLUGIN.sock` with no
+    /// listener, as a crashed plugin leaves behind.
+    StaleSocket(String),
+    /// `#@ fault PLUGIN late DURATION`: discovery does not see the plugin
+    /// until DURATION of engine time from now (its socket appears late).
+    Late {
+        /// The plugin's name.
+        plugin: String,
+        /// How long it stays invisible.
+        after: std::time::Duration,
+    },
+    /// `#@ fault clear [PLUGIN]`: remove the faults of one plugin or all.
+    Clear(Option<String>),
 }
 
 /// `#@ plugin NAME …`.
@@ -467,6 +497,22 @@ pub enum ExpectKind {
     },
     /// `#> no calls`: the step caused no plugin call at all.
     NoCalls,
+    /// `#> attempts PLUGIN METHOD N [empty-body] [over DURATION]`: every
+    /// call of METHOD to PLUGIN in the step (at least one) took N HTTP
+    /// requests; with `empty-body`, the retries carried an empty body; with
+    /// `over`, the call took exactly DURATION of engine time.
+    Attempts {
+        /// Plugin name.
+        plugin: String,
+        /// Method, e.g. `VolumeDriver.Create`.
+        method: String,
+        /// HTTP requests per call, retries included.
+        attempts: u32,
+        /// Whether the retries carried an empty body.
+        empty_body: bool,
+        /// The call's engine time, if checked.
+        over: Option<std::time::Duration>,
+    },
     /// `#> count PLUGIN METHOD N`.
     Count {
         /// Plugin name.

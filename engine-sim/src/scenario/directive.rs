@@ -4,7 +4,9 @@
 //! messages quote) and an arm in [`parse_directive`]. A new directive such as
 //! `#@ fault` is an entry, an arm, and a new [`Directive`] variant.
 
-use super::ast::{Directive, KeyValue, PluginDirective, PluginLaunch};
+use super::ast::{Directive, FaultDirective, KeyValue, PluginDirective, PluginLaunch};
+use crate::fault::{default_body, CallFault, FaultAction, Scope, INVALID_JSON};
+use std::time::Duration;
 use super::source::{words, Cursor, Diag, Pos, Result, Word, WordMode};
 
 /// Placeholders the runner substitutes in `#@ plugin NAME exec -- …`
@@ -32,6 +34,7 @@ const DIRECTIVES: &[(&str, &str)] = &[
     ("restart-daemon", "#@ restart-daemon"),
     ("restart-plugin", "#@ restart-plugin NAME"),
     ("user", "#@ user CN | #@ user none"),
+    ("fault", FAULT_USAGE),
     ("replay", "#@ replay skip: REASON"),
 ];
 
@@ -88,6 +91,7 @@ pub(crate) fn parse_directive(text: &str, start: Pos) -> Result<Parsed> {
         "restart-daemon" => restart_daemon,
         "restart-plugin" => restart_plugin,
         "user" => user,
+        "fault" => fault,
         _ => {
             return Err(Diag::new(
                 name_pos,
@@ -295,4 +299,321 @@ fn user(name: &Word, args: &[Word]) -> Result<Parsed> {
             "`#@ user` takes one CN (quote a CN that has spaces)",
         )),
     }
+}
+
+const FAULT_USAGE: &str = "#@ fault PLUGIN METHOD|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN]";
+
+/// What can follow `#@ fault PLUGIN METHOD`.
+const FAULT_ACTIONS: &str = "delay DURATION, hang, status CODE [BODY], empty, invalid-json, implements [NAME…], created-at TEXT, drop before-body|after-body|answer, crash [for DURATION]";
+
+fn fault_error(at: Pos, problem: impl std::fmt::Display) -> Diag {
+    Diag::new(at, format!("{problem} (usage: {FAULT_USAGE})"))
+}
+
+/// `#@ fault …`.
+fn fault(name: &Word, args: &[Word]) -> Result<Parsed> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err(fault_error(name.pos, "`#@ fault` needs a PLUGIN (or `clear`)"));
+    };
+    if first.text == "clear" {
+        return match rest {
+            [] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Clear(None)))),
+            [plugin] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Clear(
+                Some(check_plugin_name(plugin)?),
+            )))),
+            [_, extra, ..] => Err(fault_error(
+                extra.pos,
+                "`#@ fault clear` takes at most one PLUGIN",
+            )),
+        };
+    }
+    let plugin = check_plugin_name(first)?;
+    let Some((what, rest)) = rest.split_first() else {
+        return Err(fault_error(
+            first.pos,
+            "expected a METHOD (or `*`), `kill`, `stale-socket` or `late` after the PLUGIN",
+        ));
+    };
+    let directive = match what.text.as_str() {
+        "kill" => {
+            let back_after = match rest {
+                [] => None,
+                [word, d] if word.text == "for" => Some(duration(d)?),
+                [word] if word.text == "for" => {
+                    return Err(fault_error(word.pos, "`for` needs a DURATION such as 3s"))
+                }
+                [other, ..] => {
+                    return Err(fault_error(
+                        other.pos,
+                        format!("unexpected `{}` after `kill`: expected `for DURATION` or nothing", other.text),
+                    ))
+                }
+            };
+            FaultDirective::Kill { plugin, back_after }
+        }
+        "stale-socket" => {
+            if let Some(extra) = rest.first() {
+                return Err(fault_error(extra.pos, "`stale-socket` takes no arguments"));
+            }
+            FaultDirective::StaleSocket(plugin)
+        }
+        "late" => match rest {
+            [d] => FaultDirective::Late {
+                plugin,
+                after: duration(d)?,
+            },
+            [] => return Err(fault_error(what.pos, "`late` needs a DURATION such as 3s")),
+            [_, extra, ..] => {
+                return Err(fault_error(extra.pos, "`late` takes one DURATION"))
+            }
+        },
+        _ => FaultDirective::Call(call_fault(plugin, what, rest)?),
+    };
+    Ok(Parsed::Step(Directive::Fault(directive)))
+}
+
+/// `METHOD|* ACTION [SCOPE]` after `#@ fault PLUGIN`.
+fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallFault> {
+    let method = if method_word.text == "*" {
+        None
+    } else {
+        let ok = method_word.text.split_once('.').is_some_and(|(p, m)| {
+            let ident = |s: &str| {
+                s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            ident(p) && ident(m)
+        });
+        if !ok {
+            return Err(fault_error(
+                method_word.pos,
+                format!(
+                    "expected a METHOD such as VolumeDriver.Create, `*`, `kill`, `stale-socket` or `late`, found `{}`",
+                    method_word.text
+                ),
+            ));
+        }
+        Some(method_word.text.clone())
+    };
+    let Some((action_word, mut rest)) = rest.split_first() else {
+        return Err(fault_error(
+            method_word.pos,
+            format!("expected what happens after the METHOD: one of {FAULT_ACTIONS}"),
+        ));
+    };
+    let only_for = |methods: &[&str], action: &str| -> Result<()> {
+        match &method {
+            Some(m) if methods.contains(&m.as_str()) => Ok(()),
+            None => Ok(()),
+            Some(m) => Err(fault_error(
+                action_word.pos,
+                format!("`{action}` applies to {} only, not {m}", methods.join(" and ")),
+            )),
+        }
+    };
+    let action = match action_word.text.as_str() {
+        "delay" => {
+            let Some((d, more)) = rest.split_first() else {
+                return Err(fault_error(action_word.pos, "`delay` needs a DURATION such as 90s"));
+            };
+            rest = more;
+            FaultAction::Delay(duration(d)?)
+        }
+        "hang" => FaultAction::Hang,
+        "status" => {
+            let Some((code, more)) = rest.split_first() else {
+                return Err(fault_error(action_word.pos, "`status` needs an HTTP status CODE such as 500"));
+            };
+            let status = code
+                .text
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .ok_or_else(|| {
+                    fault_error(
+                        code.pos,
+                        format!("invalid HTTP status `{}`: expected a number from 100 to 599", code.text),
+                    )
+                })?;
+            rest = more;
+            let body = match rest.split_first() {
+                Some((b, more)) if !is_scope_word(&b.text) => {
+                    rest = more;
+                    bytes::Bytes::from(unescape_body(&b.text))
+                }
+                _ => default_body(status),
+            };
+            FaultAction::Reply { status, body }
+        }
+        "empty" => FaultAction::Reply {
+            status: 200,
+            body: bytes::Bytes::new(),
+        },
+        "invalid-json" => FaultAction::Reply {
+            status: 200,
+            body: bytes::Bytes::from_static(INVALID_JSON),
+        },
+        "implements" => {
+            only_for(&["Plugin.Activate"], "implements")?;
+            let n = rest.iter().take_while(|w| !is_scope_word(&w.text)).count();
+            let names = rest[..n].iter().map(|w| w.text.clone()).collect();
+            rest = &rest[n..];
+            FaultAction::Implements(names)
+        }
+        "created-at" => {
+            only_for(&["VolumeDriver.Get", "VolumeDriver.List"], "created-at")?;
+            let Some((text, more)) = rest.split_first() else {
+                return Err(fault_error(action_word.pos, "`created-at` needs the TEXT to send, e.g. 'yesterday'"));
+            };
+            rest = more;
+            FaultAction::CreatedAt(text.text.clone())
+        }
+        "drop" => match rest.split_first() {
+            Some((w, more)) if w.text == "before-body" => {
+                rest = more;
+                FaultAction::DropBeforeBody
+            }
+            Some((w, more)) if w.text == "after-body" => {
+                rest = more;
+                FaultAction::DropAfterBody
+            }
+            Some((w, more)) if w.text == "answer" => {
+                rest = more;
+                FaultAction::DropAnswer
+            }
+            Some((w, _)) => {
+                return Err(fault_error(w.pos, format!("expected `before-body`, `after-body` or `answer` after `drop`, found `{}`", w.text)))
+            }
+            None => {
+                return Err(fault_error(action_word.pos, "`drop` needs `before-body`, `after-body` or `answer`"))
+            }
+        },
+        "crash" => match rest.split_first() {
+            Some((w, more)) if w.text == "for" => {
+                let Some((d, more)) = more.split_first() else {
+                    return Err(fault_error(w.pos, "`for` needs a DURATION such as 2s"));
+                };
+                rest = more;
+                FaultAction::Crash(Some(duration(d)?))
+            }
+            _ => FaultAction::Crash(None),
+        },
+        other => {
+            return Err(fault_error(
+                action_word.pos,
+                format!("unknown fault `{other}` (supported: {FAULT_ACTIONS})"),
+            ))
+        }
+    };
+    let scope = match rest {
+        [] => Scope::Next(1),
+        [w] if w.text == "once" => Scope::Next(1),
+        [w] if w.text == "always" => Scope::Always,
+        [w, n] if w.text == "times" => match n.text.parse::<u32>() {
+            Ok(k) if k > 0 => Scope::Next(k),
+            _ => {
+                return Err(fault_error(
+                    n.pos,
+                    format!("invalid count `{}`: expected a whole number from 1", n.text),
+                ))
+            }
+        },
+        [w] if w.text == "times" => {
+            return Err(fault_error(w.pos, "`times` needs a count N"))
+        }
+        [w, ..] if is_scope_word(&w.text) => {
+            return Err(fault_error(
+                rest[1].pos,
+                format!("unexpected `{}` after `{}`", rest[1].text, w.text),
+            ))
+        }
+        [w, ..] => {
+            return Err(fault_error(
+                w.pos,
+                format!("unexpected `{}`: expected `once`, `times N` or `always`", w.text),
+            ))
+        }
+    };
+    Ok(CallFault {
+        plugin,
+        method,
+        action,
+        scope,
+    })
+}
+
+fn is_scope_word(text: &str) -> bool {
+    matches!(text, "once" | "times" | "always")
+}
+
+/// A fault's BODY: as written, with `\n`, `\t`, `\r` and `\\` standing for
+/// what they mean in JSON (a directive is one line).
+fn unescape_body(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push(b'\n'),
+                Some('t') => out.push(b'\t'),
+                Some('r') => out.push(b'\r'),
+                Some('\\') => out.push(b'\\'),
+                Some(other) => {
+                    out.push(b'\\');
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                }
+                None => out.push(b'\\'),
+            }
+        } else {
+            let mut buf = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
+
+/// `90s`, `2m`, `1m30s`, `500ms`, `1h`.
+pub(crate) fn duration(word: &Word) -> Result<Duration> {
+    parse_duration(&word.text).ok_or_else(|| {
+        Diag::new(
+            word.pos,
+            format!(
+                "invalid duration `{}`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s",
+                word.text
+            ),
+        )
+    })
+}
+
+/// Parses `90s`, `2m`, `1m30s`, `500ms`, `1h` (the forms of Go's
+/// `time.Duration` that scenarios need).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(1), 2)
+        } else if rest.starts_with('s') {
+            (Duration::from_secs(1), 1)
+        } else if rest.starts_with('m') {
+            (Duration::from_secs(60), 1)
+        } else if rest.starts_with('h') {
+            (Duration::from_secs(3600), 1)
+        } else {
+            return None;
+        };
+        rest = &rest[len..];
+        total = total.checked_add(unit.checked_mul(u32::try_from(n).ok()?)?)?;
+    }
+    Some(total)
 }

@@ -10,7 +10,9 @@ use super::pattern::{parse_pattern, parse_text_pattern, truncate};
 use super::source::{Cursor, Diag, Pos, Result};
 
 const SUPPORTED: &str =
-    "ok, error, output, calls:, calls unordered:, calls include:, no calls, count";
+    "ok, error, output, calls:, calls unordered:, calls include:, no calls, count, attempts";
+
+const ATTEMPTS_USAGE: &str = "usage: `#> attempts PLUGIN METHOD N [empty-body] [over DURATION]`";
 
 /// One `#>` line.
 #[derive(Debug)]
@@ -93,6 +95,38 @@ pub(crate) fn parse_expect_line(text: &str, start: Pos) -> Result<Line> {
                 plugin,
                 method,
                 count,
+            })
+        }
+        "attempts" => {
+            cur.skip_blanks();
+            let plugin = token(&mut cur, &format!("a PLUGIN name ({ATTEMPTS_USAGE})"))?;
+            cur.skip_blanks();
+            let method = method(&mut cur)?;
+            cur.skip_blanks();
+            let at = cur.pos();
+            let n = token(&mut cur, &format!("a number of attempts N ({ATTEMPTS_USAGE})"))?;
+            let attempts = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Diag::new(at, format!("invalid number of attempts `{n}`: expected a whole number from 1"))
+            })?;
+            cur.skip_blanks();
+            let empty_body = cur.eat("empty-body");
+            cur.skip_blanks();
+            let over = if cur.eat("over") {
+                cur.skip_blanks();
+                let at = cur.pos();
+                let d = token(&mut cur, "a DURATION such as 15s after `over`")?;
+                Some(super::directive::parse_duration(&d).ok_or_else(|| {
+                    Diag::new(at, format!("invalid duration `{d}`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s"))
+                })?)
+            } else {
+                None
+            };
+            Line::Whole(ExpectKind::Attempts {
+                plugin,
+                method,
+                attempts,
+                empty_body,
+                over,
             })
         }
         "" => {

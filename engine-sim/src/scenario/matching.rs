@@ -26,6 +26,15 @@ pub struct ObservedCall {
     pub response: Option<Value>,
     /// The HTTP status, `None` if no response arrived.
     pub status: Option<u16>,
+    /// HTTP requests it took: 1, or more when dockerd retried after a
+    /// connection failure.
+    pub attempts: u32,
+    /// Whether a retry went out with an empty body (the first attempt's body
+    /// was already sent when the connection dropped).
+    pub empty_body_retry: bool,
+    /// Engine time the call took, retries and timeouts included (virtual in
+    /// scenario runs).
+    pub engine_time: std::time::Duration,
 }
 
 /// How a step ended, as the CLI would report it.
@@ -250,6 +259,56 @@ impl Expectation {
                 }
             }
             ExpectKind::Calls { mode, calls: items } => check_calls(*mode, items, calls, vars),
+            ExpectKind::Attempts {
+                plugin,
+                method,
+                attempts,
+                empty_body,
+                over,
+            } => {
+                let mine: Vec<&ObservedCall> = calls
+                    .iter()
+                    .filter(|c| c.plugin == *plugin && c.method == *method)
+                    .collect();
+                let describe = |c: &ObservedCall| {
+                    format!(
+                        "{} attempt{} over {:?}{}",
+                        c.attempts,
+                        if c.attempts == 1 { "" } else { "s" },
+                        c.engine_time,
+                        if c.empty_body_retry {
+                            ", retried with an empty body"
+                        } else {
+                            ""
+                        }
+                    )
+                };
+                if mine.is_empty() {
+                    return Err(format!(
+                        "expected a call of {plugin} {method}, observed none; calls:\n{}",
+                        list_observed(&calls.iter().collect::<Vec<_>>(), None)
+                    ));
+                }
+                for c in mine {
+                    let bad = c.attempts != *attempts
+                        || c.empty_body_retry != *empty_body
+                        || over.is_some_and(|d| d != c.engine_time);
+                    if bad {
+                        return Err(format!(
+                            "expected {plugin} {method} to take {attempts} attempt{}{}{}, observed {}",
+                            if *attempts == 1 { "" } else { "s" },
+                            over.map(|d| format!(" over {d:?}")).unwrap_or_default(),
+                            if *empty_body {
+                                ", retried with an empty body"
+                            } else {
+                                ""
+                            },
+                            describe(c)
+                        ));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -54,7 +54,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use ast::*;
-pub use directive::EXEC_PLACEHOLDERS;
+pub use directive::{parse_duration, EXEC_PLACEHOLDERS};
 pub use matching::{show_call, Binding, Mismatch, ObservedCall, Outcome, Vars};
 pub use pattern::{is_capture_char, Pattern, TextMode, TextPart, TextPattern};
 pub use source::{Pos, MAX_LINE_BYTES};
@@ -265,6 +265,22 @@ impl Parser {
                     at,
                     format!("`#@ restart-plugin {name}`: no `#@ plugin {name} …` above starts it"),
                 ));
+            }
+            Directive::Fault(FaultDirective::Kill { plugin, .. })
+                if !self.plugins.contains_key(plugin) =>
+            {
+                return Err(Diag::new(
+                    at,
+                    format!("`#@ fault {plugin} kill`: no `#@ plugin {plugin} …` above starts it"),
+                ));
+            }
+            Directive::Fault(FaultDirective::StaleSocket(plugin)) => {
+                if let Some(line) = self.plugins.get(plugin) {
+                    return Err(Diag::new(
+                        at,
+                        format!("`#@ fault {plugin} stale-socket`: plugin `{plugin}` is started at line {line}; `#@ fault {plugin} kill` leaves its socket stale"),
+                    ));
+                }
             }
             _ => {}
         }

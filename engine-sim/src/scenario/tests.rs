@@ -77,6 +77,9 @@ fn call(plugin: &str, method: &str, request: Value, response: Value) -> Observed
         request,
         response: Some(response),
         status: Some(200),
+        attempts: 1,
+        empty_body_retry: false,
+        engine_time: std::time::Duration::ZERO,
     }
 }
 
@@ -1553,6 +1556,9 @@ fn golden_volume_trace_matches_its_scenario() {
                 request: record["req"].clone(),
                 response: Some(record["resp"].clone()),
                 status: Some(200),
+                attempts: 1,
+                empty_body_retry: false,
+                engine_time: std::time::Duration::ZERO,
             });
         }
     }

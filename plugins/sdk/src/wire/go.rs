@@ -102,6 +102,11 @@ pub enum DecodeError {
     /// The body was empty. Go's decoder reports this as `EOF`, and so does dockerd.
     #[error("EOF")]
     Eof,
+    /// The body stops in the middle of a JSON value (`{"Err": "unterminated`).
+    /// Go's decoder reports this as `unexpected EOF`, and so does dockerd
+    /// (recorded: tests/golden/faults/f-create-errors.jsonl).
+    #[error("unexpected EOF")]
+    UnexpectedEof,
     /// The body is not JSON.
     #[error("invalid JSON: {0}")]
     Syntax(String),
@@ -136,7 +141,13 @@ fn decode_general<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Decod
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
     let mut value = match stream.next() {
         None => return Err(DecodeError::Eof),
-        Some(Err(e)) if e.is_eof() => return Err(DecodeError::Eof),
+        Some(Err(e)) if e.is_eof() => {
+            return Err(if body.iter().all(u8::is_ascii_whitespace) {
+                DecodeError::Eof
+            } else {
+                DecodeError::UnexpectedEof
+            })
+        }
         Some(Err(e)) => return Err(DecodeError::Syntax(e.to_string())),
         Some(Ok(v)) => v,
     };
@@ -512,6 +523,15 @@ mod tests {
         );
         assert_eq!(decode_go::<GetResponse>(b""), Err(DecodeError::Eof));
         assert_eq!(decode_go::<GetResponse>(b"  \n"), Err(DecodeError::Eof));
+        // A value cut short is Go's io.ErrUnexpectedEOF, not io.EOF.
+        assert_eq!(
+            decode_go::<GetResponse>(br#"{"Err": "unterminated"#),
+            Err(DecodeError::UnexpectedEof)
+        );
+        assert_eq!(
+            decode_go::<GetResponse>(br#"{"Volume": {"#).unwrap_err().to_string(),
+            "unexpected EOF"
+        );
         assert!(matches!(
             decode_go::<GetResponse>(b"{nope"),
             Err(DecodeError::Syntax(_))
