@@ -429,3 +429,39 @@ async fn interrupted_or_killed_recordings_are_whole_json_lines() {
     assert!(status.success(), "{stderr}");
     real.stop().await;
 }
+
+/// Sessions recorded with `drydock record` in front of the reference volume
+/// plugin under a real dockerd 20.10 (docs/recording.md), replayed against
+/// the same plugin with no Docker: the regression test a user gets.
+#[tokio::test]
+async fn real_dockerd_recordings_replay_identically_against_the_reference_plugin() {
+    // Where the recorded plugin kept its volumes (`--root`).
+    const RECORDED_ROOT: &str = "/tmp/rec/vols";
+    for (file, commands, handshake_recorded) in [
+        ("volume-reference.jsonl", 13, true),
+        // Recorded on a dockerd that had activated the plugin already, with
+        // `#@ restart-daemon` appended around a sandbox restart.
+        ("volume-reference-restart.jsonl", 8, false),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/recordings")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().join("volumes");
+        let mut opts = options(
+            Launch::Kind("volume".into(), vec![format!("root={}", root.display())]),
+            TransportKind::Unix,
+        );
+        opts.plugin = "dryvol".into();
+        opts.rewrites = vec![(RECORDED_ROOT.into(), root.display().to_string())];
+        let r = replay_text(&text, &opts).await;
+        assert_eq!(r.difference, None, "{file}");
+        assert_eq!(r.expected.len(), commands, "{file}");
+        assert_eq!(r.notes.is_empty(), handshake_recorded, "{file}: {:?}", r.notes);
+        // Without the rewrite the volume paths differ: the answers are compared.
+        opts.rewrites.clear();
+        let d = replay_text(&text, &opts).await.difference.unwrap();
+        assert!(d.message.contains("Mountpoint"), "{file}: {d}");
+    }
+}
