@@ -4,6 +4,7 @@ mod it {
     mod authz_plugin;
     mod bench;
     mod conformance;
+    mod conformance_faults;
     mod diagram;
     mod fuzz;
     mod golden;
