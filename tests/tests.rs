@@ -6,6 +6,7 @@ mod it {
     mod conformance;
     mod conformance_faults;
     mod diagram;
+    mod docs;
     mod fuzz;
     mod golden;
     mod golden_authz;
