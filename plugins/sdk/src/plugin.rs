@@ -59,10 +59,19 @@ pub(crate) fn decode_request<T: DeserializeOwned + Default>(
     method: &str,
     body: &[u8],
 ) -> Result<T, PluginError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_none() {
         return Err(PluginError::bad_request(format!(
             "{method}: empty request body (dockerd sends an empty body when it retries \
              after a connection dropped mid-request)"
+        )));
+    }
+    // serde lets a struct be read from a JSON array (fields by position), so
+    // `[]` would pass as a request with every field empty. Go refuses an array
+    // where it expects an object, and so does this.
+    if first == Some(&b'[') {
+        return Err(PluginError::bad_request(format!(
+            "{method}: bad request body: a JSON array, not an object"
         )));
     }
     decode_go(body)

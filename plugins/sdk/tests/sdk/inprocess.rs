@@ -175,3 +175,28 @@ async fn lenient_decoding_accepts_what_go_would() {
         json!({"Volumes": [{"Name": "v2", "Mountpoint": "/mnt/v2"}]})
     );
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_a_request() {
+    // serde would read a struct from an array by position; Go refuses an
+    // array where it expects an object, and so must the SDK.
+    let plugin = Plugin::new()
+        .ipam(TestIpam)
+        .authz(TestAuthz)
+        .volume(TestVolumes::default());
+    for (path, body) in [
+        ("/VolumeDriver.Create", "[]"),
+        ("/VolumeDriver.Remove", " [\"v\"]"),
+        ("/IpamDriver.RequestPool", "[\"\", \"10.0.0.0/8\"]"),
+        ("/AuthZPlugin.AuthZReq", "[]\n"),
+    ] {
+        let (status, body) = call(&plugin, path, body).await;
+        assert_eq!(status, 400, "{path}");
+        let err = body["Err"].as_str().unwrap();
+        assert!(err.contains("a JSON array, not an object"), "{path}: {err}");
+    }
+    // `null` is Go's zero value: decoded as an empty request, which the
+    // plugin judges (here: a Create without a name succeeds in the test driver).
+    let (status, _) = call(&plugin, "/VolumeDriver.Create", "null").await;
+    assert_eq!(status, 200);
+}
