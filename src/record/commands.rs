@@ -7,7 +7,8 @@
 //! `#@` line (`#@ restart-daemon`) is a scenario directive, appended by hand.
 //! The recorder reads the file's new lines whenever a call arrives, so every
 //! call finds the command that caused it already written: there is no race
-//! between the shell and the recorder.
+//! between the shell and the recorder. (It also looks every 200 ms, for the
+//! commands that cause no call.)
 //!
 //! Each command becomes a step line in the recording,
 //! `{"step": N, "command": "docker …", "start": …}`, and its status an

@@ -468,6 +468,9 @@ impl Connection {
     }
 }
 
+/// How often the commands file is read when no call arrives.
+const COMMANDS_LOOK: Duration = Duration::from_millis(200);
+
 /// Accepts dockerd's connections on `listener` and forwards their calls to
 /// `upstream` until `shutdown` resolves. Calls in flight then get up to one
 /// second to finish; idle keep-alive connections are closed.
@@ -479,10 +482,17 @@ pub async fn serve(
 ) {
     let upstream = Arc::new(upstream);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Commands that cause no call are written soon anyway, so the file reads
+    // well while it grows and a killed recorder loses none of them.
+    let mut look = tokio::time::interval(COMMANDS_LOOK);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = look.tick() => {
+                recorder.refresh();
+            }
             accepted = listener.accept() => {
                 let stream = match accepted {
                     Ok((s, _)) => s,

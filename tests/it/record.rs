@@ -393,6 +393,20 @@ async fn interrupted_or_killed_recordings_are_whole_json_lines() {
     // the next recorder replaces the dead one's socket.
     std::fs::write(&d.commands, "").unwrap();
     let rec = RecordProcess::start(&d).await;
+    // A command that causes no call is written all the same, without waiting
+    // for a call or the end.
+    append(&d.commands, "docker ps\n");
+    let mut seen = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = std::fs::read_to_string(&d.out)
+            .unwrap()
+            .contains(r#""command":"docker ps""#);
+        if seen {
+            break;
+        }
+    }
+    assert!(seen, "the command never reached the recording");
     let busy_engine = engine(&d);
     let busy = tokio::spawn(async move {
         busy_engine
@@ -458,7 +472,12 @@ async fn real_dockerd_recordings_replay_identically_against_the_reference_plugin
         let r = replay_text(&text, &opts).await;
         assert_eq!(r.difference, None, "{file}");
         assert_eq!(r.expected.len(), commands, "{file}");
-        assert_eq!(r.notes.is_empty(), handshake_recorded, "{file}: {:?}", r.notes);
+        assert_eq!(
+            r.notes.is_empty(),
+            handshake_recorded,
+            "{file}: {:?}",
+            r.notes
+        );
         // Without the rewrite the volume paths differ: the answers are compared.
         opts.rewrites.clear();
         let d = replay_text(&text, &opts).await.difference.unwrap();

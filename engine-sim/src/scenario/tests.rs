@@ -694,8 +694,8 @@ fn directives() {
 #[test]
 fn directive_errors() {
     let cases = [
-        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, replay)"),
-        ("#@ fault gvol Mount", "t.scenario:1:4: unknown directive `#@ fault` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, replay)"),
+        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, fault, replay)"),
+        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, fault, replay)"),
         ("#@ plugin gvol", "t.scenario:1:11: `#@ plugin` needs a NAME and a KIND (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
         ("#@ plugin g/vol volume", "t.scenario:1:11: invalid plugin name `g/vol`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
         ("#@ plugin gvol Volume", "t.scenario:1:16: invalid plugin KIND `Volume`: expected an identifier such as volume, authz or ipam, or `exec` (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
@@ -857,8 +857,8 @@ fn expectation_errors() {
         ("docker ps\n#> calls:\n#>   a X.Y\n# note\n#>   a X.Z", "t.scenario:5:1: an indented `#>` call line outside a `#> calls:` block"),
         ("docker ps\n#> calls", "t.scenario:2:9: expected `:` ending the calls header; the calls follow on indented `#>   PLUGIN METHOD …` lines"),
         ("docker ps\n#> calls sorted:", "t.scenario:2:10: unknown calls mode `sorted` (supported: `calls:`, `calls unordered:`, `calls include:`)"),
-        ("docker ps\n#> succeeds", "t.scenario:2:4: unknown expectation `succeeds` (supported: ok, error, output, calls:, calls unordered:, calls include:, no calls, count)"),
-        ("docker ps\n#>", "t.scenario:2:3: empty `#>` expectation (supported: ok, error, output, calls:, calls unordered:, calls include:, no calls, count)"),
+        ("docker ps\n#> succeeds", "t.scenario:2:4: unknown expectation `succeeds` (supported: ok, error, output, calls:, calls unordered:, calls include:, no calls, count, attempts)"),
+        ("docker ps\n#>", "t.scenario:2:3: empty `#>` expectation (supported: ok, error, output, calls:, calls unordered:, calls include:, no calls, count, attempts)"),
         ("docker ps\n#> ok please", "t.scenario:2:7: unexpected `please` at the end of the expectation"),
         ("docker ps\n#> ok\n#> error \"x\"", "t.scenario:3:1: conflicting expectations: line 2 already expects success"),
         ("docker ps\n#> error ~ \"x\"\n#> ok", "t.scenario:3:1: conflicting expectations: line 2 already expects an error"),
@@ -1648,5 +1648,147 @@ mod fuzz {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn fault_directives_parse_into_rules() {
+    use crate::fault::{CallFault, FaultAction, Scope};
+    use std::time::Duration;
+    let scenario = parse_ok(
+        "#@ plugin p volume\n\
+         #@ fault p VolumeDriver.Mount delay 1m30s\n\
+         #@ fault p * hang always\n\
+         #@ fault p VolumeDriver.Create status 500 '{\"Err\":\"x\"}' times 3\n\
+         #@ fault p VolumeDriver.Create status 500 'plain\\n'\n\
+         #@ fault p VolumeDriver.Get status 404 once\n\
+         #@ fault p VolumeDriver.List empty\n\
+         #@ fault p VolumeDriver.List invalid-json\n\
+         #@ fault p Plugin.Activate implements NetworkDriver IpamDriver always\n\
+         #@ fault p Plugin.Activate implements\n\
+         #@ fault p VolumeDriver.Get created-at yesterday\n\
+         #@ fault p VolumeDriver.Mount drop before-body\n\
+         #@ fault p VolumeDriver.Mount drop after-body\n\
+         #@ fault p VolumeDriver.Mount drop answer\n\
+         #@ fault p VolumeDriver.Mount crash for 2s\n\
+         #@ fault p kill\n\
+         #@ fault p kill for 500ms\n\
+         #@ fault q stale-socket\n\
+         #@ fault q late 5s\n\
+         #@ fault clear p\n\
+         #@ fault clear\n",
+    );
+    let call = |method: Option<&str>, action: FaultAction, scope: Scope| {
+        FaultDirective::Call(CallFault {
+            plugin: "p".into(),
+            method: method.map(str::to_owned),
+            action,
+            scope,
+        })
+    };
+    let once = Scope::Next(1);
+    let reply = |status: u16, body: &'static [u8]| FaultAction::Reply {
+        status,
+        body: bytes::Bytes::from_static(body),
+    };
+    let faults: Vec<FaultDirective> = scenario
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Directive(Directive::Fault(f)) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            call(
+                Some("VolumeDriver.Mount"),
+                FaultAction::Delay(Duration::from_secs(90)),
+                once
+            ),
+            call(None, FaultAction::Hang, Scope::Always),
+            call(
+                Some("VolumeDriver.Create"),
+                reply(500, br#"{"Err":"x"}"#),
+                Scope::Next(3)
+            ),
+            call(Some("VolumeDriver.Create"), reply(500, b"plain\n"), once),
+            call(
+                Some("VolumeDriver.Get"),
+                reply(404, b"404 page not found\n"),
+                once
+            ),
+            call(Some("VolumeDriver.List"), reply(200, b""), once),
+            call(
+                Some("VolumeDriver.List"),
+                reply(200, crate::fault::INVALID_JSON),
+                once
+            ),
+            call(
+                Some("Plugin.Activate"),
+                FaultAction::Implements(strings(&["NetworkDriver", "IpamDriver"])),
+                Scope::Always
+            ),
+            call(Some("Plugin.Activate"), FaultAction::Implements(vec![]), once),
+            call(
+                Some("VolumeDriver.Get"),
+                FaultAction::CreatedAt("yesterday".into()),
+                once
+            ),
+            call(Some("VolumeDriver.Mount"), FaultAction::DropBeforeBody, once),
+            call(Some("VolumeDriver.Mount"), FaultAction::DropAfterBody, once),
+            call(Some("VolumeDriver.Mount"), FaultAction::DropAnswer, once),
+            call(
+                Some("VolumeDriver.Mount"),
+                FaultAction::Crash(Some(Duration::from_secs(2))),
+                once
+            ),
+            FaultDirective::Kill {
+                plugin: "p".into(),
+                back_after: None
+            },
+            FaultDirective::Kill {
+                plugin: "p".into(),
+                back_after: Some(Duration::from_millis(500))
+            },
+            FaultDirective::StaleSocket("q".into()),
+            FaultDirective::Late {
+                plugin: "q".into(),
+                after: Duration::from_secs(5)
+            },
+            FaultDirective::Clear(Some("p".into())),
+            FaultDirective::Clear(None),
+        ]
+    );
+}
+
+#[test]
+fn fault_directive_errors() {
+    const USAGE: &str = "(usage: #@ fault PLUGIN METHOD|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN])";
+    let cases = [
+        ("#@ fault", format!("t.scenario:1:4: `#@ fault` needs a PLUGIN (or `clear`) {USAGE}")),
+        ("#@ fault gvol", format!("t.scenario:1:10: expected a METHOD (or `*`), `kill`, `stale-socket` or `late` after the PLUGIN {USAGE}")),
+        ("#@ fault gvol Mount hang", format!("t.scenario:1:15: expected a METHOD such as VolumeDriver.Create, `*`, `kill`, `stale-socket` or `late`, found `Mount` {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount", format!("t.scenario:1:15: expected what happens after the METHOD: one of delay DURATION, hang, status CODE [BODY], empty, invalid-json, implements [NAME…], created-at TEXT, drop before-body|after-body|answer, crash [for DURATION] {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount explode", format!("t.scenario:1:34: unknown fault `explode` (supported: delay DURATION, hang, status CODE [BODY], empty, invalid-json, implements [NAME…], created-at TEXT, drop before-body|after-body|answer, crash [for DURATION]) {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount delay 5", "t.scenario:1:40: invalid duration `5`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s".to_owned()),
+        ("#@ fault gvol VolumeDriver.Mount delay", format!("t.scenario:1:34: `delay` needs a DURATION such as 90s {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount status 700", format!("t.scenario:1:41: invalid HTTP status `700`: expected a number from 100 to 599 {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount implements authz", format!("t.scenario:1:34: `implements` applies to Plugin.Activate only, not VolumeDriver.Mount {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount created-at x", format!("t.scenario:1:34: `created-at` applies to VolumeDriver.Get and VolumeDriver.List only, not VolumeDriver.Mount {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount drop later", format!("t.scenario:1:39: expected `before-body`, `after-body` or `answer` after `drop`, found `later` {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount hang times 0", format!("t.scenario:1:45: invalid count `0`: expected a whole number from 1 {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount hang sometimes", format!("t.scenario:1:39: unexpected `sometimes`: expected `once`, `times N` or `always` {USAGE}")),
+        ("#@ fault gvol VolumeDriver.Mount hang always now", format!("t.scenario:1:46: unexpected `now` after `always` {USAGE}")),
+        ("#@ fault gvol late", format!("t.scenario:1:15: `late` needs a DURATION such as 3s {USAGE}")),
+        ("#@ fault gvol kill", "t.scenario:1:1: `#@ fault gvol kill`: no `#@ plugin gvol …` above starts it".to_owned()),
+        ("#@ plugin gvol volume\n#@ fault gvol stale-socket", "t.scenario:2:1: `#@ fault gvol stale-socket`: plugin `gvol` is started at line 1; `#@ fault gvol kill` leaves its socket stale".to_owned()),
+        ("#@ fault clear a b", format!("t.scenario:1:18: `#@ fault clear` takes at most one PLUGIN {USAGE}")),
+        ("docker ps\n#> attempts gvol VolumeDriver.Mount 0", "t.scenario:2:37: invalid number of attempts `0`: expected a whole number from 1".to_owned()),
+        ("docker ps\n#> attempts gvol VolumeDriver.Mount 2 over soon", "t.scenario:2:44: invalid duration `soon`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s".to_owned()),
+    ];
+    for (src, expected) in cases {
+        check_err(src, &expected);
     }
 }
