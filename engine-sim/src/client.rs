@@ -190,11 +190,7 @@ impl PluginClient {
                 response: reply.map(|r| r.body),
                 error: result.as_ref().err().map(|e| e.to_string()),
                 micros: started.elapsed().as_micros() as u64,
-                clock_micros: self
-                    .clock
-                    .elapsed()
-                    .saturating_sub(clock_start)
-                    .as_micros() as u64,
+                clock_micros: self.clock.elapsed().saturating_sub(clock_start).as_micros() as u64,
                 attempts,
                 empty_body_retry: empty_retry,
             });

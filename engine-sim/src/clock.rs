@@ -89,10 +89,8 @@ impl VirtualClock {
 
     /// Moves time forward to `t`, if it is not there yet.
     fn advance_to(&self, t: Duration) {
-        self.nanos.fetch_max(
-            t.as_nanos().min(u64::MAX as u128) as u64,
-            Ordering::SeqCst,
-        );
+        self.nanos
+            .fetch_max(t.as_nanos().min(u64::MAX as u128) as u64, Ordering::SeqCst);
     }
 }
 

@@ -261,9 +261,10 @@ impl Faults {
                 return Decision::Refuse(r.message.clone());
             }
         }
-        let found = s.rules.iter().position(|r| {
-            r.plugin == plugin && r.method.as_deref().is_none_or(|m| m == method)
-        });
+        let found = s
+            .rules
+            .iter()
+            .position(|r| r.plugin == plugin && r.method.as_deref().is_none_or(|m| m == method));
         let Some(i) = found else {
             return Decision::Pass;
         };
@@ -392,9 +393,16 @@ impl FaultTransport {
             FaultAction::Crash(back_after) => {
                 let now = self.faults.clock.elapsed();
                 let mut s = self.faults.state.lock().expect("faults lock");
-                let message = s.dial_refused.get(&self.plugin).cloned().unwrap_or_else(|| {
-                    format!("dial unix /run/docker/plugins/{}.sock: connect: connection refused", self.plugin)
-                });
+                let message = s
+                    .dial_refused
+                    .get(&self.plugin)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        format!(
+                            "dial unix /run/docker/plugins/{}.sock: connect: connection refused",
+                            self.plugin
+                        )
+                    });
                 s.refused.insert(
                     self.plugin.clone(),
                     Refusal {

@@ -186,7 +186,9 @@ impl Registry {
 
     fn locate(&self, name: &str) -> Result<(Origin, Arc<dyn Transport>), LocateError> {
         if self.faults.is_hidden(name) {
-            return Err(LocateError::Discovery(DiscoveryError::NotFound(name.to_owned())));
+            return Err(LocateError::Discovery(DiscoveryError::NotFound(
+                name.to_owned(),
+            )));
         }
         if let Some(t) = self.in_process.lock().expect("registry lock").get(name) {
             return Ok((Origin::InProcess, t.clone()));

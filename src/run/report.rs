@@ -34,9 +34,8 @@ pub fn call_line(c: &RpcRecord) -> String {
     };
     // dockerd's own waiting (retry backoffs, timeouts, injected delays), in
     // engine time: virtual in scenario runs, so it is exact and stable.
-    let waited = (c.clock_micros > 0).then(|| {
-        super::faults::fmt_duration(std::time::Duration::from_micros(c.clock_micros))
-    });
+    let waited = (c.clock_micros > 0)
+        .then(|| super::faults::fmt_duration(std::time::Duration::from_micros(c.clock_micros)));
     let retry = match (c.attempts > 1, waited) {
         (true, waited) => format!(
             " [{} attempts{}{}]",

@@ -5,9 +5,9 @@
 //! `#@ fault` is an entry, an arm, and a new [`Directive`] variant.
 
 use super::ast::{Directive, FaultDirective, KeyValue, PluginDirective, PluginLaunch};
+use super::source::{words, Cursor, Diag, Pos, Result, Word, WordMode};
 use crate::fault::{default_body, CallFault, FaultAction, Scope, INVALID_JSON};
 use std::time::Duration;
-use super::source::{words, Cursor, Diag, Pos, Result, Word, WordMode};
 
 /// Placeholders the runner substitutes in `#@ plugin NAME exec -- …`
 /// arguments: the plugin's socket path, a private state directory, the spec
@@ -313,14 +313,17 @@ fn fault_error(at: Pos, problem: impl std::fmt::Display) -> Diag {
 /// `#@ fault …`.
 fn fault(name: &Word, args: &[Word]) -> Result<Parsed> {
     let Some((first, rest)) = args.split_first() else {
-        return Err(fault_error(name.pos, "`#@ fault` needs a PLUGIN (or `clear`)"));
+        return Err(fault_error(
+            name.pos,
+            "`#@ fault` needs a PLUGIN (or `clear`)",
+        ));
     };
     if first.text == "clear" {
         return match rest {
             [] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Clear(None)))),
-            [plugin] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Clear(
-                Some(check_plugin_name(plugin)?),
-            )))),
+            [plugin] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Clear(Some(
+                check_plugin_name(plugin)?,
+            ))))),
             [_, extra, ..] => Err(fault_error(
                 extra.pos,
                 "`#@ fault clear` takes at most one PLUGIN",
@@ -345,7 +348,10 @@ fn fault(name: &Word, args: &[Word]) -> Result<Parsed> {
                 [other, ..] => {
                     return Err(fault_error(
                         other.pos,
-                        format!("unexpected `{}` after `kill`: expected `for DURATION` or nothing", other.text),
+                        format!(
+                            "unexpected `{}` after `kill`: expected `for DURATION` or nothing",
+                            other.text
+                        ),
                     ))
                 }
             };
@@ -363,9 +369,7 @@ fn fault(name: &Word, args: &[Word]) -> Result<Parsed> {
                 after: duration(d)?,
             },
             [] => return Err(fault_error(what.pos, "`late` needs a DURATION such as 3s")),
-            [_, extra, ..] => {
-                return Err(fault_error(extra.pos, "`late` takes one DURATION"))
-            }
+            [_, extra, ..] => return Err(fault_error(extra.pos, "`late` takes one DURATION")),
         },
         _ => FaultDirective::Call(call_fault(plugin, what, rest)?),
     };
@@ -407,104 +411,127 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
             None => Ok(()),
             Some(m) => Err(fault_error(
                 action_word.pos,
-                format!("`{action}` applies to {} only, not {m}", methods.join(" and ")),
+                format!(
+                    "`{action}` applies to {} only, not {m}",
+                    methods.join(" and ")
+                ),
             )),
         }
     };
-    let action = match action_word.text.as_str() {
-        "delay" => {
-            let Some((d, more)) = rest.split_first() else {
-                return Err(fault_error(action_word.pos, "`delay` needs a DURATION such as 90s"));
-            };
-            rest = more;
-            FaultAction::Delay(duration(d)?)
-        }
-        "hang" => FaultAction::Hang,
-        "status" => {
-            let Some((code, more)) = rest.split_first() else {
-                return Err(fault_error(action_word.pos, "`status` needs an HTTP status CODE such as 500"));
-            };
-            let status = code
-                .text
-                .parse::<u16>()
-                .ok()
-                .filter(|s| (100..=599).contains(s))
-                .ok_or_else(|| {
-                    fault_error(
-                        code.pos,
-                        format!("invalid HTTP status `{}`: expected a number from 100 to 599", code.text),
-                    )
-                })?;
-            rest = more;
-            let body = match rest.split_first() {
-                Some((b, more)) if !is_scope_word(&b.text) => {
-                    rest = more;
-                    bytes::Bytes::from(unescape_body(&b.text))
-                }
-                _ => default_body(status),
-            };
-            FaultAction::Reply { status, body }
-        }
-        "empty" => FaultAction::Reply {
-            status: 200,
-            body: bytes::Bytes::new(),
-        },
-        "invalid-json" => FaultAction::Reply {
-            status: 200,
-            body: bytes::Bytes::from_static(INVALID_JSON),
-        },
-        "implements" => {
-            only_for(&["Plugin.Activate"], "implements")?;
-            let n = rest.iter().take_while(|w| !is_scope_word(&w.text)).count();
-            let names = rest[..n].iter().map(|w| w.text.clone()).collect();
-            rest = &rest[n..];
-            FaultAction::Implements(names)
-        }
-        "created-at" => {
-            only_for(&["VolumeDriver.Get", "VolumeDriver.List"], "created-at")?;
-            let Some((text, more)) = rest.split_first() else {
-                return Err(fault_error(action_word.pos, "`created-at` needs the TEXT to send, e.g. 'yesterday'"));
-            };
-            rest = more;
-            FaultAction::CreatedAt(text.text.clone())
-        }
-        "drop" => match rest.split_first() {
-            Some((w, more)) if w.text == "before-body" => {
-                rest = more;
-                FaultAction::DropBeforeBody
-            }
-            Some((w, more)) if w.text == "after-body" => {
-                rest = more;
-                FaultAction::DropAfterBody
-            }
-            Some((w, more)) if w.text == "answer" => {
-                rest = more;
-                FaultAction::DropAnswer
-            }
-            Some((w, _)) => {
-                return Err(fault_error(w.pos, format!("expected `before-body`, `after-body` or `answer` after `drop`, found `{}`", w.text)))
-            }
-            None => {
-                return Err(fault_error(action_word.pos, "`drop` needs `before-body`, `after-body` or `answer`"))
-            }
-        },
-        "crash" => match rest.split_first() {
-            Some((w, more)) if w.text == "for" => {
-                let Some((d, more)) = more.split_first() else {
-                    return Err(fault_error(w.pos, "`for` needs a DURATION such as 2s"));
+    let action =
+        match action_word.text.as_str() {
+            "delay" => {
+                let Some((d, more)) = rest.split_first() else {
+                    return Err(fault_error(
+                        action_word.pos,
+                        "`delay` needs a DURATION such as 90s",
+                    ));
                 };
                 rest = more;
-                FaultAction::Crash(Some(duration(d)?))
+                FaultAction::Delay(duration(d)?)
             }
-            _ => FaultAction::Crash(None),
-        },
-        other => {
-            return Err(fault_error(
-                action_word.pos,
-                format!("unknown fault `{other}` (supported: {FAULT_ACTIONS})"),
-            ))
-        }
-    };
+            "hang" => FaultAction::Hang,
+            "status" => {
+                let Some((code, more)) = rest.split_first() else {
+                    return Err(fault_error(
+                        action_word.pos,
+                        "`status` needs an HTTP status CODE such as 500",
+                    ));
+                };
+                let status = code
+                    .text
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|s| (100..=599).contains(s))
+                    .ok_or_else(|| {
+                        fault_error(
+                            code.pos,
+                            format!(
+                                "invalid HTTP status `{}`: expected a number from 100 to 599",
+                                code.text
+                            ),
+                        )
+                    })?;
+                rest = more;
+                let body = match rest.split_first() {
+                    Some((b, more)) if !is_scope_word(&b.text) => {
+                        rest = more;
+                        bytes::Bytes::from(unescape_body(&b.text))
+                    }
+                    _ => default_body(status),
+                };
+                FaultAction::Reply { status, body }
+            }
+            "empty" => FaultAction::Reply {
+                status: 200,
+                body: bytes::Bytes::new(),
+            },
+            "invalid-json" => FaultAction::Reply {
+                status: 200,
+                body: bytes::Bytes::from_static(INVALID_JSON),
+            },
+            "implements" => {
+                only_for(&["Plugin.Activate"], "implements")?;
+                let n = rest.iter().take_while(|w| !is_scope_word(&w.text)).count();
+                let names = rest[..n].iter().map(|w| w.text.clone()).collect();
+                rest = &rest[n..];
+                FaultAction::Implements(names)
+            }
+            "created-at" => {
+                only_for(&["VolumeDriver.Get", "VolumeDriver.List"], "created-at")?;
+                let Some((text, more)) = rest.split_first() else {
+                    return Err(fault_error(
+                        action_word.pos,
+                        "`created-at` needs the TEXT to send, e.g. 'yesterday'",
+                    ));
+                };
+                rest = more;
+                FaultAction::CreatedAt(text.text.clone())
+            }
+            "drop" => match rest.split_first() {
+                Some((w, more)) if w.text == "before-body" => {
+                    rest = more;
+                    FaultAction::DropBeforeBody
+                }
+                Some((w, more)) if w.text == "after-body" => {
+                    rest = more;
+                    FaultAction::DropAfterBody
+                }
+                Some((w, more)) if w.text == "answer" => {
+                    rest = more;
+                    FaultAction::DropAnswer
+                }
+                Some((w, _)) => return Err(fault_error(
+                    w.pos,
+                    format!(
+                        "expected `before-body`, `after-body` or `answer` after `drop`, found `{}`",
+                        w.text
+                    ),
+                )),
+                None => {
+                    return Err(fault_error(
+                        action_word.pos,
+                        "`drop` needs `before-body`, `after-body` or `answer`",
+                    ))
+                }
+            },
+            "crash" => match rest.split_first() {
+                Some((w, more)) if w.text == "for" => {
+                    let Some((d, more)) = more.split_first() else {
+                        return Err(fault_error(w.pos, "`for` needs a DURATION such as 2s"));
+                    };
+                    rest = more;
+                    FaultAction::Crash(Some(duration(d)?))
+                }
+                _ => FaultAction::Crash(None),
+            },
+            other => {
+                return Err(fault_error(
+                    action_word.pos,
+                    format!("unknown fault `{other}` (supported: {FAULT_ACTIONS})"),
+                ))
+            }
+        };
     let scope = match rest {
         [] => Scope::Next(1),
         [w] if w.text == "once" => Scope::Next(1),
@@ -518,9 +545,7 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
                 ))
             }
         },
-        [w] if w.text == "times" => {
-            return Err(fault_error(w.pos, "`times` needs a count N"))
-        }
+        [w] if w.text == "times" => return Err(fault_error(w.pos, "`times` needs a count N")),
         [w, ..] if is_scope_word(&w.text) => {
             return Err(fault_error(
                 rest[1].pos,
@@ -530,7 +555,10 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
         [w, ..] => {
             return Err(fault_error(
                 w.pos,
-                format!("unexpected `{}`: expected `once`, `times N` or `always`", w.text),
+                format!(
+                    "unexpected `{}`: expected `once`, `times N` or `always`",
+                    w.text
+                ),
             ))
         }
     };
@@ -595,7 +623,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }

@@ -104,9 +104,15 @@ pub(crate) fn parse_expect_line(text: &str, start: Pos) -> Result<Line> {
             let method = method(&mut cur)?;
             cur.skip_blanks();
             let at = cur.pos();
-            let n = token(&mut cur, &format!("a number of attempts N ({ATTEMPTS_USAGE})"))?;
+            let n = token(
+                &mut cur,
+                &format!("a number of attempts N ({ATTEMPTS_USAGE})"),
+            )?;
             let attempts = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Diag::new(at, format!("invalid number of attempts `{n}`: expected a whole number from 1"))
+                Diag::new(
+                    at,
+                    format!("invalid number of attempts `{n}`: expected a whole number from 1"),
+                )
             })?;
             cur.skip_blanks();
             let empty_body = cur.eat("empty-body");

@@ -1730,13 +1730,21 @@ fn fault_directives_parse_into_rules() {
                 FaultAction::Implements(strings(&["NetworkDriver", "IpamDriver"])),
                 Scope::Always
             ),
-            call(Some("Plugin.Activate"), FaultAction::Implements(vec![]), once),
+            call(
+                Some("Plugin.Activate"),
+                FaultAction::Implements(vec![]),
+                once
+            ),
             call(
                 Some("VolumeDriver.Get"),
                 FaultAction::CreatedAt("yesterday".into()),
                 once
             ),
-            call(Some("VolumeDriver.Mount"), FaultAction::DropBeforeBody, once),
+            call(
+                Some("VolumeDriver.Mount"),
+                FaultAction::DropBeforeBody,
+                once
+            ),
             call(Some("VolumeDriver.Mount"), FaultAction::DropAfterBody, once),
             call(Some("VolumeDriver.Mount"), FaultAction::DropAnswer, once),
             call(

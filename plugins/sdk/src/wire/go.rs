@@ -529,7 +529,9 @@ mod tests {
             Err(DecodeError::UnexpectedEof)
         );
         assert_eq!(
-            decode_go::<GetResponse>(br#"{"Volume": {"#).unwrap_err().to_string(),
+            decode_go::<GetResponse>(br#"{"Volume": {"#)
+                .unwrap_err()
+                .to_string(),
             "unexpected EOF"
         );
         assert!(matches!(
