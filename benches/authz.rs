@@ -13,6 +13,10 @@ use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::{AuthzPlugin, Plugin, PluginError};
 use std::path::Path;
 
+/// The drydock binary's allocator, so the numbers are what its users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct AllowAll;
 
 impl AuthzPlugin for AllowAll {

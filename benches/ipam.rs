@@ -11,6 +11,10 @@ use drydock_engine::discovery::PluginRoots;
 use drydock_engine::engine::{Engine, EngineConfig};
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 
+/// The drydock binary's allocator, so the numbers are what its users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn command(line: &str) -> DockerCommand {
     let s = parse("bench", format!("{line}\n").as_bytes()).unwrap();
     match &s.steps[0].kind {

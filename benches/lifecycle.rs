@@ -32,6 +32,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The drydock binary's allocator, so the numbers are what its users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn command(line: &str) -> DockerCommand {
     let s = parse("bench", format!("{line}\n").as_bytes()).unwrap();
     match &s.steps[0].kind {

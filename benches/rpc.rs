@@ -42,6 +42,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The drydock binary's allocator, so the numbers are what its users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GET_BODY: &[u8] = br#"{"Volume":{"Name":"v1","Mountpoint":"/srv/v1","CreatedAt":"2026-11-22T03:03:39Z","Status":{"mounts":[]}}}"#;
 const SMALL: usize = 64;
 const KB100: usize = 100 * 1024;

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+// The engine and the SDK allocate many small, short-lived values per plugin
+// call (bodies, names, IDs); mimalloc serves those with about a fifth fewer
+// instructions per lifecycle than glibc's malloc (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = drydock::cli::Cli::parse();
     drydock::cli::init_tracing(cli.verbose);
