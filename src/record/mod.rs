@@ -553,3 +553,33 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     UnixListener::bind(path)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_addresses_are_read_as_spec_files_write_them() {
+        let unix = |p: &str| Upstream::Unix(PathBuf::from(p));
+        let tcp = |a: &str| Upstream::Tcp(a.to_owned());
+        assert_eq!(Upstream::parse("/run/p.sock").unwrap(), unix("/run/p.sock"));
+        assert_eq!(
+            Upstream::parse("unix:///run/p.sock").unwrap(),
+            unix("/run/p.sock")
+        );
+        assert_eq!(
+            Upstream::parse("tcp://127.0.0.1:8080").unwrap(),
+            tcp("127.0.0.1:8080")
+        );
+        assert_eq!(
+            Upstream::parse("http://localhost:80/").unwrap(),
+            tcp("localhost:80")
+        );
+        let relative = Upstream::parse("p.sock").unwrap();
+        assert!(matches!(relative, Upstream::Unix(p) if p.is_absolute()));
+        for bad in ["https://h:1", "tcp://h", "unix://", "tcp://h:1/path"] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(unix("/a.sock").to_string(), "unix:///a.sock");
+    }
+}

@@ -308,10 +308,15 @@ pub async fn replay(recording: &Recording, opts: &ReplayOptions) -> anyhow::Resu
                 }
             }
             expected.push(s);
+        } else if s.calls.iter().all(|c| c.plugin != opts.plugin) {
+            notes.push(format!(
+                "`{}` is not a docker command; it caused no calls to {}, so it is skipped",
+                s.command, opts.plugin
+            ));
         } else {
             bail!(
-                "the recording's command `{}` is not a docker command or a #@ directive; replay cannot run it (remove it from the recording)",
-                s.command
+                "the recording's command `{}` is not a docker command or a #@ directive, and it caused calls to {}; replay cannot run it",
+                s.command, opts.plugin
             );
         }
     }

@@ -484,3 +484,274 @@ async fn real_dockerd_recordings_replay_identically_against_the_reference_plugin
         assert!(d.message.contains("Mountpoint"), "{file}: {d}");
     }
 }
+
+/// `drydock replay` as users run it: the verdict on stdout, the exit status.
+#[test]
+fn the_replay_command_exits_0_when_identical_and_1_at_a_difference() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings/volume-reference.jsonl");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("volumes").display().to_string();
+    let replay = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .arg("replay")
+            .arg(&file)
+            .args(["--plugin", "dryvol"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let setting = format!("root={root}");
+    let rewrite = format!("/tmp/rec/vols={root}");
+    let out = replay(&[
+        "--kind",
+        "volume",
+        "--setting",
+        &setting,
+        "--rewrite",
+        &rewrite,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("IDENTICAL: 13 command(s), 41 recorded call(s) to dryvol made again")
+    );
+
+    // The recording plugin of tests/golden does not report volume options:
+    // the first difference is the Get of the volume created with --opt.
+    let golden = "/tmp/rec/vols=/srv/plugin-data/vols-dryvol";
+    let out = replay(&["--kind", "golden-volume", "--rewrite", golden]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let verdict: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("DIFFERENT"))
+        .collect();
+    assert_eq!(
+        verdict[..2],
+        [
+            "DIFFERENT at command 4 of 13: `docker run -d --name reader -v data:/d:ro -v other:/o bb:latest sleep 300`",
+            r#"    VolumeDriver.Get response.Volume.Status.options: expected {"size":"10B"}, got null"#,
+        ],
+        "{stdout}"
+    );
+    assert!(verdict[2].starts_with(r#"    recorded: dryvol VolumeDriver.Get {"Name":"other"} → "#));
+    assert!(verdict[3].starts_with(r#"    replayed: dryvol VolumeDriver.Get {"Name":"other"} → "#));
+    let out = replay(&[
+        "--kind",
+        "golden-volume",
+        "--rewrite",
+        golden,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["identical"], false);
+    assert_eq!(doc["difference"]["step"], 4);
+    assert_eq!(
+        doc["difference"]["recorded_call"]["request"]["Name"],
+        "other"
+    );
+
+    // No way to reach the plugin: a usage error, not a verdict.
+    let out = replay(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("say how to reach plugin dryvol"));
+}
+
+/// Reads one HTTP/1.1 request (head and Content-Length body) from `r`.
+async fn read_request(r: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).await.ok()?;
+    Some(head + &String::from_utf8(body).unwrap())
+}
+
+#[tokio::test]
+async fn calls_pass_through_unchanged_on_one_kept_alive_connection() {
+    use tokio::io::{AsyncWriteExt, BufReader};
+    let d = dirs();
+    // A plugin that answers every call with a 500 text body and a header of
+    // its own, and reports what it received on which connection.
+    let upstream = tokio::net::UnixListener::bind(&d.upstream).unwrap();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    tokio::spawn(async move {
+        for conn in 0.. {
+            let (stream, _) = upstream.accept().await.unwrap();
+            let seen_tx = seen_tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut r = BufReader::new(r);
+                while let Some(req) = read_request(&mut r).await {
+                    seen_tx.send((conn, req)).unwrap();
+                    let answer = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nX-Plugin: yes\r\nContent-Length: 11\r\n\r\nmount fail\n";
+                    w.write_all(answer.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    let recorder = Arc::new(Recorder::create("p", &d.out).unwrap());
+    let socket = d.plugins.join("p.sock");
+    let listener = bind(&socket).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = tokio::spawn(serve(
+        listener,
+        Upstream::parse(&format!("unix://{}", d.upstream.display())).unwrap(),
+        recorder,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // Two calls on one connection, as dockerd's client sends them.
+    let (r, mut w) = tokio::net::UnixStream::connect(&socket)
+        .await
+        .unwrap()
+        .into_split();
+    let mut r = BufReader::new(r);
+    let body = "{\"Name\":\"v\",\"ID\":\"x\"}\n";
+    let request = format!("POST /VolumeDriver.Mount HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: {}\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\nAccept-Encoding: gzip\r\n\r\n{body}", body.len());
+    for _ in 0..2 {
+        w.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_request(&mut r).await.unwrap();
+        let answer = answer.to_ascii_lowercase();
+        assert!(
+            answer.starts_with("http/1.1 500 internal server error\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("content-type: text/plain; charset=utf-8\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("x-plugin: yes\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nmount fail\n"), "{answer}");
+    }
+    let (c1, first) = seen.recv().await.unwrap();
+    let (c2, second) = seen.recv().await.unwrap();
+    assert_eq!(c1, c2, "the proxy opened a second upstream connection");
+    assert_eq!(first, second);
+    // Same request line, headers (hyper writes names in lower case) and body.
+    let first = first.to_ascii_lowercase();
+    assert!(
+        first.starts_with("post /volumedriver.mount http/1.1\r\n"),
+        "{first}"
+    );
+    for header in [
+        "host: \r\n",
+        "user-agent: go-http-client/1.1\r\n",
+        "accept: application/vnd.docker.plugins.v1.2+json\r\n",
+        "accept-encoding: gzip\r\n",
+        &format!("content-length: {}\r\n", body.len()),
+    ] {
+        assert!(first.contains(header), "{header:?} missing in {first}");
+    }
+    assert!(
+        first.ends_with(&format!("\r\n\r\n{}", body.to_ascii_lowercase())),
+        "{first}"
+    );
+    drop(w);
+    let _ = stop.send(());
+    proxy.await.unwrap();
+    let recorded = lines(&std::fs::read_to_string(&d.out).unwrap());
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[0]["method"], "VolumeDriver.Mount");
+    assert_eq!(
+        recorded[0]["request"],
+        serde_json::json!({"Name": "v", "ID": "x"})
+    );
+    assert_eq!(recorded[0]["status"], 500);
+    assert_eq!(recorded[0]["response"], "mount fail\n");
+    assert_eq!(recorded[0]["step"], Value::Null);
+}
+
+/// The shell function of `--shell-function` writes each command so that the
+/// scenario parser reads back the same words, then its error output and
+/// status.
+#[test]
+fn the_shell_function_writes_commands_that_parse_back_to_the_same_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A stand-in docker: complains on stderr, exits 3.
+    let fake = bin.join("docker");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"first line\" >&2\necho \"second: $#\" >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let commands = tmp.path().join("commands");
+    let args = [
+        "run",
+        "--rm",
+        "-v",
+        "a b:/d",
+        "bb:latest",
+        "sh",
+        "-c",
+        "echo it's > /d/$x",
+        "",
+    ];
+    let script = r#"eval "$("$DRYDOCK" record --shell-function --commands "$COMMANDS")"
+docker "$@"
+echo "status $?""#;
+    let out = std::process::Command::new("bash")
+        .args(["-c", script, "bash"])
+        .args(args)
+        .env("DRYDOCK", env!("CARGO_BIN_EXE_drydock"))
+        .env("COMMANDS", &commands)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "status 3\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The user still sees the error output.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "first line\nsecond: 9\n"
+    );
+    let written = std::fs::read_to_string(&commands).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        lines[1..],
+        ["#err first line", "#err second: 9", "#rc 3"],
+        "{written}"
+    );
+    let scenario =
+        drydock_engine::scenario::parse("commands", format!("{}\n", lines[0]).as_bytes())
+            .unwrap_or_else(|e| panic!("{e}: {}", lines[0]));
+    let StepKind::Action(action) = &scenario.steps[0].kind else {
+        panic!("not an action: {}", lines[0]);
+    };
+    let mut expected = vec!["docker"];
+    expected.extend(args);
+    assert_eq!(action.argv, expected, "{}", lines[0]);
+}
