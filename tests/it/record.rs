@@ -755,3 +755,73 @@ echo "status $?""#;
     expected.extend(args);
     assert_eq!(action.argv, expected, "{}", lines[0]);
 }
+
+#[tokio::test]
+async fn a_plugin_on_tcp_is_recorded_as_one_on_a_socket() {
+    let d = dirs();
+    // The real plugin on TCP, advertised by a spec file dockerd would read.
+    let spec_dir = d.root.join("real-specs");
+    std::fs::create_dir_all(&spec_dir).unwrap();
+    let plugin = builtin("p", "golden-volume", &[], &d.root).unwrap();
+    let (stop_real, real_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dir = spec_dir.clone();
+    let real = tokio::spawn(async move {
+        drydock_sdk::server::serve_tcp(
+            plugin,
+            "127.0.0.1:0".parse().unwrap(),
+            Some((&dir, "p")),
+            async {
+                let _ = real_stopped.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let spec = spec_dir.join("p.spec");
+    for _ in 0..500 {
+        if spec.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let addr = std::fs::read_to_string(&spec).unwrap();
+    assert!(addr.starts_with("tcp://"), "{addr}");
+    let recorder = Recorder::create("p", &d.out)
+        .unwrap()
+        .with_commands(Commands::open(&d.commands).unwrap());
+    let listener = bind(&d.plugins.join("p.sock")).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = tokio::spawn(serve(
+        listener,
+        Upstream::parse(addr.trim()).unwrap(),
+        Arc::new(recorder),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    drive(&engine(&d), &d.commands, &SESSION[..2]).await;
+    let _ = stop.send(());
+    proxy.await.unwrap();
+    let _ = stop_real.send(());
+    real.await.unwrap();
+    let text = std::fs::read_to_string(&d.out).unwrap();
+    let r = replay_text(
+        &text,
+        &options(
+            Launch::Kind("golden-volume".into(), Vec::new()),
+            TransportKind::InProcess,
+        ),
+    )
+    .await;
+    assert_eq!(r.difference, None);
+    let calls: Vec<Value> = lines(&text)
+        .into_iter()
+        .filter(|l| l.get("method").is_some())
+        .collect();
+    assert!(
+        calls.iter().any(|c| c["method"] == "VolumeDriver.Mount"),
+        "{text}"
+    );
+    assert!(calls.iter().all(|c| c["status"] == 200), "{text}");
+    assert_eq!(r.calls("p"), calls.len());
+}
