@@ -64,10 +64,11 @@ pub struct FuzzArgs {
     /// Extra spec directories.
     #[arg(long = "spec-dir", value_name = "DIR")]
     spec_dirs: Vec<PathBuf>,
-    /// Run adjacent commands on two different containers at once
-    /// (counterexamples are replayed one step at a time where possible).
+    /// Never run commands at once. By default some steps are groups of
+    /// commands on different containers run concurrently (a counterexample
+    /// is written one step at a time whenever that still fails).
     #[arg(long)]
-    concurrent: bool,
+    sequential: bool,
     /// Never restart the plugin (`#@ restart-plugin`): for plugins that keep
     /// their state in memory only.
     #[arg(long)]
@@ -118,7 +119,7 @@ fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
         plugins_dir: args.plugins_dir.as_ref().map(absolute),
         spec_dirs: args.spec_dirs.iter().map(absolute).collect(),
         restart_plugin: !args.no_restart_plugin,
-        concurrent: args.concurrent,
+        concurrent: !args.sequential,
         settings: args
             .settings
             .iter()
@@ -175,9 +176,14 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                     for l in f.scenario.lines() {
                         writeln!(out, "  {l}")?;
                     }
+                    let file = args.out.display();
                     match f.reproduced {
-                        Some(true) => writeln!(out, "`drydock run {}` fails on it, as it should", args.out.display())?,
-                        Some(false) => writeln!(out, "note: `drydock run {}` passes (this invariant has no scenario expectation)", args.out.display())?,
+                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
+                        Some(false) if f.concurrent_only => writeln!(
+                            out,
+                            "note: `drydock run {file}` runs the steps one at a time and passes: the bug needs commands run at once"
+                        )?,
+                        Some(false) => writeln!(out, "warning: `drydock run {file}` does not fail the same way")?,
                         None => {}
                     }
                 }
@@ -201,6 +207,7 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                     "scenario": f.scenario,
                     "out": args.out,
                     "reproduced": f.reproduced,
+                    "concurrent_only": f.concurrent_only,
                 })),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -262,7 +269,7 @@ pub async fn run(args: FuzzArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode
     if let Some(f) = report.failure.as_mut() {
         std::fs::write(&args.out, &f.scenario)
             .with_context(|| format!("cannot write {}", args.out.display()))?;
-        f.reproduced = Some(replay_fails(&args.out, &opts).await?);
+        f.reproduced = Some(replay_fails(&args.out, &opts, &f.violation).await?);
     }
     write_report(&args, &report, out)?;
     Ok(if report.failure.is_none() && report.error.is_none() {

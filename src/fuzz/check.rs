@@ -7,33 +7,14 @@
 //! disagreeing with what it acknowledged, or the engine sending a call that
 //! contradicts its own earlier calls (an engine bug shows the same way).
 
+use bytes::Bytes;
+use drydock_engine::client::CallOptions;
+use drydock_engine::engine::Engine;
 use drydock_engine::trace::RpcRecord;
 use drydock_ipam::net::{Addr, Cidr};
+use drydock_sdk::wire::plugin::Protocol;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// How a counterexample file makes `drydock run` fail the same way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Repro {
-    /// A `#> calls:` block on the violating step listing its calls to the
-    /// plugin, with `-> {"Err": ""}` on call number `index` (0-based among
-    /// the step's calls to the plugin).
-    CallSucceeds {
-        /// Which call.
-        index: usize,
-    },
-    /// `#> error ~ "TEXT"` on the violating step: it should have failed.
-    StepFails(String),
-    /// An extra action after the violating step, with expectations.
-    Probe {
-        /// The docker line.
-        line: String,
-        /// Its `#>` lines.
-        expect: Vec<String>,
-    },
-    /// Not expressible as a scenario expectation.
-    None,
-}
 
 /// A broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +23,17 @@ pub struct Violation {
     pub invariant: &'static str,
     /// What was seen.
     pub message: String,
-    /// How the written scenario reproduces it.
-    pub repro: Repro,
 }
 
-fn v(invariant: &'static str, message: String, repro: Repro) -> Violation {
-    Violation {
-        invariant,
-        message,
-        repro,
+impl std::fmt::Display for Violation {
+    /// The text `drydock fuzz` and `drydock run` (`#@ check`) both report.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invariant {} broken: {}", self.invariant, self.message)
     }
+}
+
+fn v(invariant: &'static str, message: String) -> Violation {
+    Violation { invariant, message }
 }
 
 /// An in-band or HTTP error of a response, if any.
@@ -234,6 +216,11 @@ pub struct Model {
     pub released: BTreeMap<String, BTreeSet<String>>,
     /// Authz: each request seen (user, method, URI, body) → its verdict.
     pub verdicts: BTreeMap<String, bool>,
+    /// Pool CIDR → addresses held in it before its pool was released (they
+    /// are free again when the same block is asked for).
+    pub released_pools: BTreeMap<String, BTreeSet<String>>,
+    /// The invariants checked; empty for all.
+    pub only: Vec<String>,
     /// Number of checks made (for the report).
     pub checks: u64,
 }
@@ -250,18 +237,27 @@ impl Model {
     /// Feeds one step's calls (in order); returns the first violation.
     pub fn observe(&mut self, calls: &[RpcRecord]) -> Option<Violation> {
         let plugin = self.plugin.clone();
-        for (index, r) in calls.iter().filter(|r| r.plugin == plugin).enumerate() {
-            if let Some(bad) = self.observe_one(r, index) {
-                return Some(bad);
+        let mut first = None;
+        for r in calls.iter().filter(|r| r.plugin == plugin) {
+            if let Some(bad) = self.observe_one(r) {
+                if self.wanted(bad.invariant) {
+                    return Some(bad);
+                }
+                first.get_or_insert(bad);
             }
         }
-        None
+        first.filter(|b| self.wanted(b.invariant))
     }
 
-    fn observe_one(&mut self, r: &RpcRecord, index: usize) -> Option<Violation> {
+    /// Whether `invariant` is checked (all are unless [`Model::only`] names some).
+    pub fn wanted(&self, invariant: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == invariant)
+    }
+
+    fn observe_one(&mut self, r: &RpcRecord) -> Option<Violation> {
         self.checks += 1;
         if let Some(msg) = response_shape(r) {
-            return Some(v("protocol.response-shape", msg, Repro::None));
+            return Some(v("protocol.response-shape", msg));
         }
         let req = r.request_json();
         let name = str_field(&req, "Name").unwrap_or_default().to_owned();
@@ -274,7 +270,6 @@ impl Model {
                     return Some(v(
                         "volume.create-idempotent",
                         format!("Create of existing volume {name} failed: {e}"),
-                        Repro::CallSucceeds { index },
                     ))
                 }
                 Some(_) => {}
@@ -282,6 +277,15 @@ impl Model {
                     self.acked.insert(name);
                 }
             },
+            "VolumeDriver.Remove" if self.held.get(&name).is_some_and(|h| !h.is_empty()) => {
+                return Some(v(
+                    "engine.remove-unheld",
+                    format!(
+                        "the engine removed volume {name} while mount IDs {:?} hold it",
+                        self.held[&name]
+                    ),
+                ));
+            }
             "VolumeDriver.Remove" if err.is_none() => {
                 self.acked.remove(&name);
                 self.held.remove(&name);
@@ -292,7 +296,6 @@ impl Model {
                     return Some(v(
                         "volume.mount-succeeds",
                         format!("Mount of volume {name} with ID {id} failed: {e}"),
-                        Repro::CallSucceeds { index },
                     ))
                 }
                 Some(_) => {}
@@ -305,9 +308,7 @@ impl Model {
                         if !held.is_empty() && *old != mp {
                             return Some(v(
                                 "volume.mountpoint-agrees",
-                                format!("volume {name}: Mount answered {mp:?} while it is mounted at {old:?}"),
-                                Repro::None,
-                            ));
+                                format!("volume {name}: Mount answered {mp:?} while it is mounted at {old:?}")));
                         }
                     }
                     held.push(id);
@@ -319,27 +320,38 @@ impl Model {
                 let Some(pos) = held.iter().position(|h| *h == id) else {
                     return Some(v(
                         "engine.unmount-was-mounted",
-                        format!("the engine unmounted volume {name} with ID {id}, which holds no mount of it"),
-                        Repro::None,
-                    ));
+                        format!("the engine unmounted volume {name} with ID {id}, which holds no mount of it")));
                 };
                 held.remove(pos);
                 if let Some(e) = err {
                     return Some(v(
                         "volume.unmount-succeeds",
                         format!("Unmount of volume {name} with held ID {id} failed: {e}"),
-                        Repro::CallSucceeds { index },
                     ));
                 }
             }
-            "IpamDriver.RequestPool" if err.is_none() => {
-                if let (Some(id), Some(pool)) = (
+            "IpamDriver.RequestPool" => {
+                let asked = str_field(&req, "Pool").unwrap_or_default();
+                if let Some(e) = err {
+                    if !asked.is_empty() && self.released_pools.contains_key(asked) {
+                        return Some(v(
+                            "ipam.pool-reusable",
+                            format!(
+                                "pool {asked} was released, but asking for it again failed: {e}"
+                            ),
+                        ));
+                    }
+                } else if let (Some(id), Some(pool)) = (
                     str_field(&body, "PoolID"),
                     str_field(&body, "Pool").and_then(Cidr::parse),
                 ) {
+                    let free = self
+                        .released_pools
+                        .remove(&pool.to_string())
+                        .unwrap_or_default();
                     self.pools.insert(id.to_owned(), pool);
                     self.addrs.insert(id.to_owned(), BTreeSet::new());
-                    self.released.insert(id.to_owned(), BTreeSet::new());
+                    self.released.insert(id.to_owned(), free);
                 }
             }
             "IpamDriver.ReleasePool" => {
@@ -348,13 +360,17 @@ impl Model {
                     return Some(v(
                         "engine.pool-released-empty",
                         format!("pool {pool} released while {held:?} are still held"),
-                        Repro::None,
                     ));
                 }
                 if err.is_none() {
-                    self.pools.remove(pool);
+                    let cidr = self.pools.remove(pool);
                     self.addrs.remove(pool);
-                    self.released.remove(pool);
+                    let mut free = self.released.remove(pool).unwrap_or_default();
+                    if let Some(cidr) = cidr {
+                        let key = cidr.to_string();
+                        free.extend(self.released_pools.remove(&key).unwrap_or_default());
+                        self.released_pools.insert(key, free);
+                    }
                 }
             }
             "IpamDriver.RequestAddress" => {
@@ -369,22 +385,14 @@ impl Model {
                                 return Some(v(
                                     "ipam.address-in-pool",
                                     format!("RequestAddress in pool {pool} answered {got}"),
-                                    Repro::None,
                                 ));
                             }
                         }
                         let held = self.addrs.entry(pool_id.clone()).or_default();
                         if !held.insert(bare.clone()) {
-                            let repro = if wanted.is_empty() {
-                                Repro::None
-                            } else {
-                                Repro::StepFails(bare.clone())
-                            };
                             return Some(v(
                                 "ipam.address-unique",
-                                format!("address {bare} of pool {pool_id} was handed out while already held"),
-                                repro,
-                            ));
+                                format!("address {bare} of pool {pool_id} was handed out while already held")));
                         }
                         if let Some(r) = self.released.get_mut(&pool_id) {
                             r.remove(&bare);
@@ -401,7 +409,6 @@ impl Model {
                                 format!(
                                     "released address {wanted} of pool {pool_id} was refused: {e}"
                                 ),
-                                Repro::CallSucceeds { index },
                             ));
                         }
                     }
@@ -415,7 +422,6 @@ impl Model {
                     return Some(v(
                         "engine.release-was-held",
                         format!("the engine released {addr} of pool {pool_id}, which is not held"),
-                        Repro::None,
                     ));
                 }
                 if err.is_none() {
@@ -431,14 +437,12 @@ impl Model {
                     return Some(v(
                         "authz.one-verdict",
                         format!("{} answered no Allow verdict: {body}", r.method),
-                        Repro::None,
                     ));
                 };
                 if allow && err.is_some() {
                     return Some(v(
                         "authz.one-verdict",
                         format!("{} answered Allow and an error at once: {body}", r.method),
-                        Repro::None,
                     ));
                 }
                 if r.method == "AuthZPlugin.AuthZReq" {
@@ -454,9 +458,7 @@ impl Model {
                         if before != allowed {
                             return Some(v(
                                 "authz.same-verdict",
-                                format!("request {key} was allowed={before} before, now allowed={allowed}"),
-                                Repro::None,
-                            ));
+                                format!("request {key} was allowed={before} before, now allowed={allowed}")));
                         }
                     }
                 }
@@ -478,7 +480,6 @@ impl Model {
             v(
                 "authz.malformed-denied",
                 format!("the malformed request {req} was allowed: {body}"),
-                Repro::None,
             )
         })
     }
@@ -496,77 +497,280 @@ impl Model {
                     .collect()
             })
             .unwrap_or_default();
+        let mut found = None;
         for (name, get) in gets {
-            let inspect = format!("docker volume inspect {name}");
-            let Some(vol) = get
-                .get("Volume")
-                .filter(|_| str_field(get, "Err").is_none_or(str::is_empty))
-            else {
+            if let Some(bad) = self.check_volume(name, get, &listed) {
+                if self.wanted(bad.invariant) {
+                    return Some(bad);
+                }
+                found.get_or_insert(bad);
+            }
+        }
+        found.filter(|b| self.wanted(b.invariant))
+    }
+
+    fn check_volume(
+        &self,
+        name: &str,
+        get: &Value,
+        listed: &BTreeMap<&str, &Value>,
+    ) -> Option<Violation> {
+        let Some(vol) = get
+            .get("Volume")
+            .filter(|_| str_field(get, "Err").is_none_or(str::is_empty))
+        else {
+            return Some(v(
+                "volume.keeps-acknowledged",
+                format!("volume {name} was acknowledged but Get answers {get}"),
+            ));
+        };
+        let Some(in_list) = listed.get(name) else {
+            return Some(v(
+                "volume.keeps-acknowledged",
+                format!("volume {name} was acknowledged but List omits it"),
+            ));
+        };
+        let held = self.held.get(name).cloned().unwrap_or_default();
+        if let Some(Value::Array(mounts)) = vol.pointer("/Status/mounts") {
+            let reported: BTreeSet<&str> = mounts.iter().filter_map(Value::as_str).collect();
+            let expected: BTreeSet<&str> = held.iter().map(String::as_str).collect();
+            if reported != expected {
                 return Some(v(
-                    "volume.keeps-acknowledged",
-                    format!("volume {name} was acknowledged but Get answers {get}"),
-                    Repro::Probe {
-                        line: inspect,
-                        expect: vec!["#> ok".into()],
-                    },
-                ));
-            };
-            let Some(in_list) = listed.get(name.as_str()) else {
-                return Some(v(
-                    "volume.keeps-acknowledged",
-                    format!("volume {name} was acknowledged but List omits it"),
-                    Repro::Probe {
-                        line: "docker volume ls -q".into(),
-                        expect: vec![format!("#> output ~ \"{name}\"")],
-                    },
-                ));
-            };
-            let held = self.held.get(name).cloned().unwrap_or_default();
-            if let Some(Value::Array(mounts)) = vol.pointer("/Status/mounts") {
-                let reported: BTreeSet<&str> = mounts.iter().filter_map(Value::as_str).collect();
-                let expected: BTreeSet<&str> = held.iter().map(String::as_str).collect();
-                if reported != expected {
-                    let items = vec!["_"; held.len()].join(", ");
-                    return Some(v(
-                        "volume.mounted-iff-held",
-                        format!(
-                            "volume {name}: the plugin reports mounts {reported:?}, but IDs {expected:?} hold it"
-                        ),
-                        Repro::Probe {
-                            line: inspect,
-                            expect: vec![
-                                "#> calls include:".into(),
-                                format!(
-                                    "#>   {} VolumeDriver.Get {{\"Name\": \"{name}\"}} -> {{\"Volume\": {{\"Status\": {{\"mounts\": [{items}]}}}}}}",
-                                    self.plugin
-                                ),
-                            ],
-                        },
-                    ));
+                    "volume.mounted-iff-held",
+                    format!(
+                        "volume {name}: the plugin reports mounts {reported:?}, but IDs {expected:?} hold it"
+                    )));
+            }
+        }
+        let get_mp = str_field(vol, "Mountpoint").unwrap_or_default();
+        let list_mp = str_field(in_list, "Mountpoint").unwrap_or_default();
+        let mount_mp = if held.is_empty() {
+            ""
+        } else {
+            self.mountpoints
+                .get(name)
+                .map(String::as_str)
+                .unwrap_or_default()
+        };
+        let seen: BTreeSet<&str> = [get_mp, list_mp, mount_mp]
+            .into_iter()
+            .filter(|m| !m.is_empty())
+            .collect();
+        if seen.len() > 1 {
+            return Some(v(
+                "volume.mountpoint-agrees",
+                format!("volume {name}: Get says {get_mp:?}, List {list_mp:?}, Mount {mount_mp:?}"),
+            ));
+        }
+        None
+    }
+}
+
+/// Every invariant's name, as docs/invariants.md lists them, with what it
+/// says in a few words (`#@ check` refuses other names).
+pub const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "volume.mounted-iff-held",
+        "Get's Status.mounts are exactly the IDs holding the volume",
+    ),
+    (
+        "volume.mount-succeeds",
+        "a Mount of an acknowledged volume succeeds",
+    ),
+    (
+        "volume.unmount-succeeds",
+        "an Unmount of a held ID succeeds",
+    ),
+    (
+        "volume.mountpoint-agrees",
+        "List, Get and Mount agree on the Mountpoint",
+    ),
+    (
+        "volume.create-idempotent",
+        "Create of an acknowledged volume succeeds",
+    ),
+    (
+        "volume.keeps-acknowledged",
+        "every acknowledged volume stays in List and Get",
+    ),
+    ("ipam.address-unique", "no address is handed out while held"),
+    ("ipam.address-in-pool", "every address lies inside its pool"),
+    (
+        "ipam.released-reusable",
+        "a released address can be had again",
+    ),
+    (
+        "ipam.pool-reusable",
+        "a released pool can be had again (nothing leaks)",
+    ),
+    ("authz.one-verdict", "every answer is one verdict"),
+    (
+        "authz.same-verdict",
+        "the same request gets the same verdict",
+    ),
+    (
+        "authz.malformed-denied",
+        "a malformed request is never allowed",
+    ),
+    (
+        "protocol.response-shape",
+        "every response is valid for its method",
+    ),
+    (
+        "engine.unmount-was-mounted",
+        "every Unmount carries a held mount ID",
+    ),
+    (
+        "engine.remove-unheld",
+        "no Remove of a volume that mount IDs hold",
+    ),
+    (
+        "engine.release-was-held",
+        "every ReleaseAddress frees a held address",
+    ),
+    (
+        "engine.pool-released-empty",
+        "a pool is released only when empty",
+    ),
+];
+
+/// Checks one plugin after every step: the step's calls against the
+/// [`Model`], then probes the plugin (through the engine's client, so the
+/// probes are checked too). `drydock fuzz` and `drydock run`'s `#@ check`
+/// both use it, so a counterexample fails under `drydock run` with the same
+/// invariant and message.
+///
+/// Probes: a plugin that implements `VolumeDriver` is sent a second
+/// `Create` of each newly acknowledged volume, `List`, and a `Get` of every
+/// acknowledged volume; one that implements `AuthZPlugin` is sent two
+/// malformed `AuthZReq`s.
+#[derive(Debug)]
+pub struct Checker {
+    /// What the plugin acknowledged so far.
+    pub model: Model,
+    /// Acknowledged volumes already sent a second Create.
+    created_twice: BTreeSet<String>,
+}
+
+impl Checker {
+    /// Checks plugin `plugin` for `only` (names from [`INVARIANTS`]; empty
+    /// for all). Unknown names are an error listing the known ones.
+    pub fn new(plugin: &str, only: &[String]) -> Result<Self, String> {
+        if let Some(bad) = only
+            .iter()
+            .find(|o| !INVARIANTS.iter().any(|(n, _)| n == o))
+        {
+            let known: Vec<&str> = INVARIANTS.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "unknown invariant {bad:?} (known: {})",
+                known.join(", ")
+            ));
+        }
+        let mut model = Model::new(plugin);
+        model.only = only.to_vec();
+        Ok(Checker {
+            model,
+            created_twice: BTreeSet::new(),
+        })
+    }
+
+    /// Checks a step's `calls`, then probes. Returns the number of probe
+    /// calls made and the first broken invariant.
+    pub async fn after_step(
+        &mut self,
+        engine: &Engine,
+        calls: &[RpcRecord],
+    ) -> (u64, Option<Violation>) {
+        let mut bad = self.model.observe(calls);
+        let mut probes = 0;
+        if bad.is_none() {
+            bad = self.probe_authz(engine).await;
+            probes += engine.trace().drain().len() as u64;
+        }
+        if bad.is_none() {
+            bad = self.probe_volumes(engine).await;
+            let calls = engine.trace().drain();
+            probes += calls.len() as u64;
+            if bad.is_none() {
+                bad = self.model.observe(&calls);
+            }
+        }
+        (probes, bad.filter(|b| self.model.wanted(b.invariant)))
+    }
+
+    async fn probe_volumes(&mut self, engine: &Engine) -> Option<Violation> {
+        let model = &mut self.model;
+        let handle = engine
+            .registry()
+            .get(&model.plugin, Protocol::VolumeDriver)
+            .await
+            .ok()?;
+        let call = |method: &'static str, body: Value| {
+            let client = handle.client.clone();
+            async move {
+                let raw = client
+                    .call_raw(
+                        method,
+                        Bytes::from(body.to_string()),
+                        CallOptions::default(),
+                    )
+                    .await;
+                raw.ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .unwrap_or(Value::Null)
+            }
+        };
+        // dockerd sends Create for a name it does not know (after a Get
+        // failed, or from another daemon sharing the plugin): once per newly
+        // acknowledged volume, Create it again, as `docker volume create`
+        // would, for `volume.create-idempotent` (its answer is observed with
+        // the other probes').
+        self.created_twice.retain(|v| model.acked.contains(v));
+        if model.wanted("volume.create-idempotent") {
+            for v in &model.acked {
+                if self.created_twice.insert(v.clone()) {
+                    call(
+                        "VolumeDriver.Create",
+                        serde_json::json!({ "Name": v, "Opts": null }),
+                    )
+                    .await;
                 }
             }
-            let get_mp = str_field(vol, "Mountpoint").unwrap_or_default();
-            let list_mp = str_field(in_list, "Mountpoint").unwrap_or_default();
-            let mount_mp = if held.is_empty() {
-                ""
-            } else {
-                self.mountpoints
-                    .get(name)
-                    .map(String::as_str)
-                    .unwrap_or_default()
-            };
-            let seen: BTreeSet<&str> = [get_mp, list_mp, mount_mp]
-                .into_iter()
-                .filter(|m| !m.is_empty())
-                .collect();
-            if seen.len() > 1 {
-                return Some(v(
-                    "volume.mountpoint-agrees",
-                    format!(
-                        "volume {name}: Get says {get_mp:?}, List {list_mp:?}, Mount {mount_mp:?}"
-                    ),
-                    Repro::None,
-                ));
+        }
+        let list = call("VolumeDriver.List", serde_json::json!({})).await;
+        let mut gets = Vec::new();
+        for v in model.acked.clone() {
+            let get = call("VolumeDriver.Get", serde_json::json!({ "Name": v })).await;
+            gets.push((v, get));
+        }
+        model.check_volumes(&list, &gets)
+    }
+
+    async fn probe_authz(&mut self, engine: &Engine) -> Option<Violation> {
+        if !self.model.wanted("authz.malformed-denied") {
+            return None;
+        }
+        let handle = engine
+            .registry()
+            .get(&self.model.plugin, Protocol::Authz)
+            .await
+            .ok()?;
+        let malformed = [
+            serde_json::json!({"RequestMethod": "GET", "RequestUri": "/v1.41/%zz", "RequestHeaders": {}}),
+            serde_json::json!({"RequestMethod": "POST", "RequestUri": "/v1.41/volumes/create",
+                "RequestHeaders": {"Content-Type": "application/json"}, "RequestBody": "%%% not base64"}),
+        ];
+        for req in malformed {
+            let raw = handle
+                .client
+                .call_raw(
+                    "AuthZPlugin.AuthZReq",
+                    Bytes::from(req.to_string()),
+                    CallOptions::default(),
+                )
+                .await;
+            if let Some(bad) = self.model.check_malformed(&req, raw.ok().as_deref()) {
+                return Some(bad);
             }
         }
         None
@@ -575,7 +779,147 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use super::is_rfc3339;
+    use super::{is_rfc3339, Checker, Model};
+    use bytes::Bytes;
+    use drydock_engine::trace::RpcRecord;
+    use serde_json::{json, Value};
+
+    /// A successful call to plugin `p`.
+    fn call(method: &str, req: Value, resp: Value) -> RpcRecord {
+        RpcRecord {
+            plugin: "p".into(),
+            method: method.into(),
+            request: Bytes::from(req.to_string()),
+            response: Some(Bytes::from(resp.to_string())),
+            status: Some(200),
+            error: None,
+            micros: 0,
+            clock_micros: 0,
+            attempts: 1,
+            empty_body_retry: false,
+        }
+    }
+
+    fn mount(id: &str) -> RpcRecord {
+        call(
+            "VolumeDriver.Mount",
+            json!({"Name": "v1", "ID": id}),
+            json!({"Mountpoint": "/m/v1"}),
+        )
+    }
+
+    fn unmount(id: &str) -> RpcRecord {
+        call(
+            "VolumeDriver.Unmount",
+            json!({"Name": "v1", "ID": id}),
+            json!({}),
+        )
+    }
+
+    fn broken(model: &mut Model, calls: &[RpcRecord]) -> Option<&'static str> {
+        model.observe(calls).map(|v| v.invariant)
+    }
+
+    #[test]
+    fn a_correct_volume_trace_keeps_the_engine_invariants() {
+        let mut m = Model::new("p");
+        let create = call("VolumeDriver.Create", json!({"Name": "v1"}), json!({}));
+        let remove = call("VolumeDriver.Remove", json!({"Name": "v1"}), json!({}));
+        let calls = [
+            create,
+            mount("a"),
+            mount("b"),
+            unmount("a"),
+            unmount("b"),
+            remove,
+        ];
+        assert_eq!(broken(&mut m, &calls), None);
+        assert!(m.acked.is_empty());
+    }
+
+    #[test]
+    fn an_unmount_without_its_mount_is_an_engine_bug() {
+        let mut m = Model::new("p");
+        let calls = [mount("a"), unmount("a"), unmount("a")];
+        assert_eq!(broken(&mut m, &calls), Some("engine.unmount-was-mounted"));
+    }
+
+    #[test]
+    fn a_remove_of_a_held_volume_is_an_engine_bug() {
+        let mut m = Model::new("p");
+        let remove = call("VolumeDriver.Remove", json!({"Name": "v1"}), json!({}));
+        assert_eq!(
+            broken(&mut m, &[mount("a"), remove]),
+            Some("engine.remove-unheld")
+        );
+    }
+
+    fn pool() -> RpcRecord {
+        call(
+            "IpamDriver.RequestPool",
+            json!({"Pool": "10.9.0.0/24"}),
+            json!({"PoolID": "P", "Pool": "10.9.0.0/24"}),
+        )
+    }
+
+    fn address(a: &str) -> RpcRecord {
+        call(
+            "IpamDriver.RequestAddress",
+            json!({"PoolID": "P", "Address": ""}),
+            json!({"Address": format!("{a}/24")}),
+        )
+    }
+
+    fn release(a: &str) -> RpcRecord {
+        call(
+            "IpamDriver.ReleaseAddress",
+            json!({"PoolID": "P", "Address": a}),
+            json!({}),
+        )
+    }
+
+    #[test]
+    fn releasing_an_address_twice_is_an_engine_bug() {
+        let mut m = Model::new("p");
+        let calls = [
+            pool(),
+            address("10.9.0.2"),
+            release("10.9.0.2"),
+            release("10.9.0.2"),
+        ];
+        assert_eq!(broken(&mut m, &calls), Some("engine.release-was-held"));
+    }
+
+    #[test]
+    fn releasing_a_pool_with_held_addresses_is_an_engine_bug() {
+        let mut m = Model::new("p");
+        let release_pool = call("IpamDriver.ReleasePool", json!({"PoolID": "P"}), json!({}));
+        let calls = [pool(), address("10.9.0.2"), release_pool];
+        assert_eq!(broken(&mut m, &calls), Some("engine.pool-released-empty"));
+    }
+
+    #[test]
+    fn a_released_pool_refused_again_is_a_leak() {
+        let mut m = Model::new("p");
+        let release_pool = call("IpamDriver.ReleasePool", json!({"PoolID": "P"}), json!({}));
+        let mut again = pool();
+        again.response = Some(Bytes::from(r#"{"Error": "pool overlaps"}"#));
+        assert_eq!(
+            broken(&mut m, &[pool(), release_pool, again]),
+            Some("ipam.pool-reusable")
+        );
+    }
+
+    #[test]
+    fn check_names_only_the_invariants_it_checks() {
+        let mut c = Checker::new("p", &["ipam.address-unique".into()]).unwrap();
+        assert_eq!(c.model.observe(&[unmount("x")]), None);
+        let mut all = Checker::new("p", &[]).unwrap();
+        assert!(all.model.observe(&[unmount("x")]).is_some());
+        let err = Checker::new("p", &["volume.nope".into()]).unwrap_err();
+        assert!(err.contains("unknown invariant \"volume.nope\""), "{err}");
+        assert!(err.contains("engine.remove-unheld"), "{err}");
+    }
 
     #[test]
     fn rfc3339_dates() {

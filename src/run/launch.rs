@@ -341,8 +341,7 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "golden-authz",
     "golden-ipam",
     "golden-network",
-    "broken-volume-unmount",
-    "broken-ipam-double",
+    "broken-* (test kinds that each break one invariant: testplugins_broken::KINDS)",
 ];
 
 /// Builds a built-in plugin of `kind` with its `settings`.
@@ -404,11 +403,8 @@ pub fn builtin(
         }
         "golden-ipam" => Ok(Plugin::new().ipam(crate::testplugins_ipam::GoldenIpam::new())),
         "golden-network" => Ok(Plugin::new().network(crate::testplugins_ipam::GoldenNetwork)),
-        "broken-volume-unmount" => {
-            Ok(Plugin::new().volume(crate::testplugins_broken::BrokenVolume::new()))
-        }
-        "broken-ipam-double" => {
-            Ok(Plugin::new().ipam(crate::testplugins_broken::BrokenIpam::new()))
+        broken if crate::testplugins_broken::builtin(broken).is_some() => {
+            Ok(crate::testplugins_broken::builtin(broken).expect("a broken kind"))
         }
         "authz" => {
             let Some(policy) = get("policy") else {

@@ -181,6 +181,8 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
     let mut launcher = Launcher::new(opts.transport, dirs).base_dir(base);
     let mut vars = Vars::new();
     let mut last_action = None;
+    // `#@ check`: drydock fuzz's invariant checker, after every later step.
+    let mut checker: Option<crate::fuzz::check::Checker> = None;
     for step in &scenario.steps {
         let _ = engine.trace().drain();
         let _ = engine.api_log();
@@ -190,6 +192,23 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
                 last_action = Some(action.index);
                 let outcome = faults::bounded(&engine, engine.docker(&action.command)).await;
                 (Some(action.index), outcome)
+            }
+            StepKind::Directive(Directive::Check(c)) => {
+                match crate::fuzz::check::Checker::new(&c.plugin, &c.invariants) {
+                    Ok(ch) => {
+                        checker = Some(ch);
+                        (None, Outcome::ok(""))
+                    }
+                    Err(e) => {
+                        report.failures.push(Failure {
+                            line: step.line,
+                            step: last_action,
+                            command: step.text.clone(),
+                            message: e,
+                        });
+                        break;
+                    }
+                }
             }
             StepKind::Directive(d) => {
                 let result =
@@ -211,7 +230,20 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         let calls = engine.trace().drain();
         let requests = engine.api_log();
         let micros = t0.elapsed().as_micros() as u64;
-        let failed = check(step, index, &outcome, &calls, &mut vars);
+        let mut failed = check(step, index, &outcome, &calls, &mut vars);
+        let checking = !matches!(step.kind, StepKind::Directive(Directive::Check(_)));
+        if let Some(ch) = checker.as_mut().filter(|_| checking) {
+            // Its probes' calls are not the step's: they are not matched
+            // against expectations or traced.
+            if let (_, Some(bad)) = ch.after_step(&engine, &calls).await {
+                failed = failed.or(Some(Failure {
+                    line: step.line,
+                    step: index,
+                    command: step.text.clone(),
+                    message: bad.to_string(),
+                }));
+            }
+        }
         report.steps.push(StepReport {
             index,
             line: step.line,
@@ -303,5 +335,7 @@ async fn run_directive(
             engine.set_user(cn.clone());
             Ok(Outcome::ok(""))
         }
+        // Handled by the step loop, which keeps the checker.
+        Directive::Check(_) => Ok(Outcome::ok("")),
     }
 }

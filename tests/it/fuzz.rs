@@ -1,10 +1,16 @@
 //! `drydock fuzz`: the reference plugins keep every invariant over many
-//! random workloads, and deliberately broken plugins are caught, shrunk to a
-//! few steps, and written as scenarios that `drydock run` fails on.
+//! random workloads (one step at a time and with groups of commands run at
+//! once); a deliberately broken plugin per invariant is caught, shrunk to a
+//! few steps, and written as a scenario that `drydock run` fails on with the
+//! same invariant and message; plugins found by discovery are fuzzed too.
 
-use drydock::fuzz::gen::FuzzProtocol;
-use drydock::fuzz::{fuzz, replay_fails, FuzzOptions, FuzzReport, Launch};
+use drydock::fuzz::gen::{self, FuzzProtocol, GenConfig};
+use drydock::fuzz::{fuzz, replay, Counterexample, FuzzOptions, FuzzReport, Launch};
 use drydock::run::launch::TransportKind;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use std::collections::BTreeSet;
+use std::path::Path;
 
 fn options(kind: &str, protocol: FuzzProtocol, cases: u32) -> FuzzOptions {
     FuzzOptions {
@@ -30,19 +36,24 @@ fn run(opts: &FuzzOptions) -> FuzzReport {
     report
 }
 
-/// Writes the counterexample and runs it as `drydock run` would.
-fn replay(opts: &FuzzOptions, scenario: &str) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("counterexample.scenario");
-    std::fs::write(&path, scenario).unwrap();
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(replay_fails(&path, opts))
-        .unwrap()
+        .block_on(f)
 }
 
+/// Writes the counterexample and runs it as `drydock run` would; the
+/// message of its first failure.
+fn replayed(opts: &FuzzOptions, scenario: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counterexample.scenario");
+    std::fs::write(&path, scenario).unwrap();
+    block_on(replay(&path, opts)).unwrap()
+}
+
+/// Steps of a counterexample: docker lines and restarts.
 fn actions(scenario: &str) -> usize {
     scenario
         .lines()
@@ -50,66 +61,226 @@ fn actions(scenario: &str) -> usize {
         .count()
 }
 
-#[test]
-fn reference_volume_plugin_keeps_every_invariant() {
-    let report = run(&options("volume", FuzzProtocol::Volume, 1000));
+fn assert_clean(report: FuzzReport) -> FuzzReport {
     assert!(
         report.failure.is_none(),
         "{}",
-        report.failure.map(|f| f.scenario).unwrap_or_default()
+        report
+            .failure
+            .as_ref()
+            .map(|f| f.scenario.clone())
+            .unwrap_or_default()
     );
+    report
+}
+
+/// Fuzzes `opts`, expects `invariant` broken in at most `most` steps, and
+/// `drydock run` of the written file to fail at its last step with the same
+/// `invariant … broken: …` message.
+fn caught(opts: &FuzzOptions, invariant: &str, most: usize) -> Counterexample {
+    let failure = run(opts).failure.expect("the bug is found");
+    let text = &failure.scenario;
+    assert_eq!(failure.violation.invariant, invariant, "{text}");
+    assert!(actions(text) <= most, "not shrunk to {most} steps:\n{text}");
+    assert_eq!(actions(text), failure.lines.len(), "{text}");
+    assert!(
+        text.contains(&format!("#@ check p {invariant}\n")),
+        "{text}"
+    );
+    assert!(!failure.concurrent_only, "{text}");
+    assert_eq!(
+        replayed(opts, text),
+        Some(failure.violation.to_string()),
+        "drydock run does not fail the same way:\n{text}"
+    );
+    failure
+}
+
+// ---- the reference plugins keep every invariant ----
+
+#[test]
+fn reference_volume_plugin_keeps_every_invariant() {
+    let report = assert_clean(run(&options("volume", FuzzProtocol::Volume, 1000)));
     assert_eq!(report.cases, 1000);
     assert!(report.calls > 10_000, "only {} plugin calls", report.calls);
 }
 
 #[test]
 fn reference_ipam_plugin_keeps_every_invariant() {
-    let report = run(&options("ipam", FuzzProtocol::Ipam, 1000));
-    assert!(
-        report.failure.is_none(),
-        "{}",
-        report.failure.map(|f| f.scenario).unwrap_or_default()
-    );
+    let report = assert_clean(run(&options("ipam", FuzzProtocol::Ipam, 1000)));
     assert_eq!(report.cases, 1000);
 }
 
 #[test]
-fn a_volume_plugin_that_unmounts_at_the_first_unmount_is_caught_and_shrunk() {
-    let opts = options("broken-volume-unmount", FuzzProtocol::Volume, 500);
-    let report = run(&opts);
-    let failure = report.failure.expect("the bug is found");
-    assert_eq!(failure.violation.invariant, "volume.mounted-iff-held");
-    assert!(
-        actions(&failure.scenario) <= 4,
-        "not shrunk:\n{}",
-        failure.scenario
+fn reference_plugins_keep_every_invariant_with_commands_run_at_once() {
+    for (kind, protocol) in [
+        ("volume", FuzzProtocol::Volume),
+        ("ipam", FuzzProtocol::Ipam),
+    ] {
+        let mut opts = options(kind, protocol, 400);
+        opts.concurrent = true;
+        assert_clean(run(&opts));
+    }
+}
+
+#[test]
+fn reference_authz_plugin_gives_one_stable_verdict_and_denies_malformed_requests() {
+    let mut opts = options("authz", FuzzProtocol::Authz, 150);
+    let policy = std::path::absolute("scenarios/authz/policies/team.policy").unwrap();
+    opts.settings = vec![format!("policy={}", policy.display())];
+    opts.concurrent = true;
+    let report = assert_clean(run(&opts));
+    assert!(report.calls > 1000, "only {} calls", report.calls);
+}
+
+#[test]
+fn a_plugin_over_a_unix_socket_is_fuzzed_too() {
+    let mut opts = options("volume", FuzzProtocol::Volume, 30);
+    opts.transport = TransportKind::Unix;
+    opts.concurrent = true;
+    let report = assert_clean(run(&opts));
+    assert!(report.calls > 100);
+}
+
+// ---- one broken plugin per invariant: caught, shrunk, replayed ----
+
+#[test]
+fn volume_mounted_iff_held_catches_a_plugin_that_unmounts_at_the_first_unmount() {
+    let f = caught(
+        &options("broken-volume-unmount", FuzzProtocol::Volume, 500),
+        "volume.mounted-iff-held",
+        3,
     );
-    assert!(failure
-        .scenario
-        .contains("#@ plugin p broken-volume-unmount"));
-    assert!(
-        replay(&opts, &failure.scenario),
-        "drydock run passes:\n{}",
-        failure.scenario
+    assert!(f.scenario.contains("#@ plugin p broken-volume-unmount"));
+}
+
+#[test]
+fn volume_mount_succeeds_catches_a_plugin_that_mounts_a_volume_once() {
+    caught(
+        &options("broken-volume-mount", FuzzProtocol::Volume, 500),
+        "volume.mount-succeeds",
+        3,
     );
 }
 
 #[test]
-fn an_ipam_plugin_that_hands_out_an_address_twice_is_caught_and_shrunk() {
-    let opts = options("broken-ipam-double", FuzzProtocol::Ipam, 500);
-    let report = run(&opts);
-    let failure = report.failure.expect("the bug is found");
-    assert_eq!(failure.violation.invariant, "ipam.address-unique");
-    assert!(
-        actions(&failure.scenario) <= 4,
-        "not shrunk:\n{}",
-        failure.scenario
+fn volume_unmount_succeeds_catches_a_plugin_that_refuses_to_unmount_a_shared_volume() {
+    caught(
+        &options("broken-volume-unmount-busy", FuzzProtocol::Volume, 500),
+        "volume.unmount-succeeds",
+        3,
     );
-    assert!(
-        replay(&opts, &failure.scenario),
-        "drydock run passes:\n{}",
-        failure.scenario
+}
+
+#[test]
+fn volume_mountpoint_agrees_catches_a_per_mount_directory() {
+    caught(
+        &options("broken-volume-mountpoint", FuzzProtocol::Volume, 500),
+        "volume.mountpoint-agrees",
+        2,
     );
+}
+
+#[test]
+fn volume_create_idempotent_catches_a_create_that_fails_for_an_existing_volume() {
+    caught(
+        &options("broken-volume-create", FuzzProtocol::Volume, 500),
+        "volume.create-idempotent",
+        3,
+    );
+}
+
+#[test]
+fn volume_keeps_acknowledged_catches_a_plugin_that_forgets_at_a_restart() {
+    let mut opts = options("broken-volume-memory", FuzzProtocol::Volume, 500);
+    opts.restart_plugin = true;
+    let f = caught(&opts, "volume.keeps-acknowledged", 2);
+    assert!(f.scenario.contains("#@ restart-plugin p"), "{}", f.scenario);
+}
+
+#[test]
+fn protocol_response_shape_catches_dates_that_are_not_rfc3339() {
+    let f = caught(
+        &options("broken-volume-dates", FuzzProtocol::Volume, 200),
+        "protocol.response-shape",
+        1,
+    );
+    assert!(f.violation.message.contains("RFC 3339"), "{}", f.scenario);
+}
+
+#[test]
+fn ipam_address_unique_catches_a_held_static_address_granted_again() {
+    caught(
+        &options("broken-ipam-double", FuzzProtocol::Ipam, 500),
+        "ipam.address-unique",
+        3,
+    );
+}
+
+#[test]
+fn ipam_address_unique_catches_a_dynamic_address_handed_out_twice() {
+    caught(
+        &options("broken-ipam-dynamic-double", FuzzProtocol::Ipam, 500),
+        "ipam.address-unique",
+        3,
+    );
+}
+
+#[test]
+fn ipam_address_in_pool_catches_an_address_of_the_next_block() {
+    caught(
+        &options("broken-ipam-outside", FuzzProtocol::Ipam, 500),
+        "ipam.address-in-pool",
+        2,
+    );
+}
+
+#[test]
+fn ipam_released_reusable_catches_a_release_that_frees_nothing() {
+    caught(
+        &options("broken-ipam-sticky", FuzzProtocol::Ipam, 500),
+        "ipam.released-reusable",
+        4,
+    );
+}
+
+#[test]
+fn ipam_pool_reusable_catches_a_leaked_pool() {
+    caught(
+        &options("broken-ipam-leak", FuzzProtocol::Ipam, 500),
+        "ipam.pool-reusable",
+        3,
+    );
+}
+
+#[test]
+fn authz_same_verdict_catches_a_rate_limiter() {
+    caught(
+        &options("broken-authz-ratelimit", FuzzProtocol::Authz, 200),
+        "authz.same-verdict",
+        2,
+    );
+}
+
+#[test]
+fn authz_one_verdict_catches_allow_with_an_error() {
+    caught(
+        &options("broken-authz-allow-err", FuzzProtocol::Authz, 200),
+        "authz.one-verdict",
+        1,
+    );
+}
+
+#[test]
+fn authz_malformed_denied_catches_the_recording_plugin_allowing_an_undecodable_uri() {
+    // golden-authz allows everything it is not told to deny, so the malformed
+    // probe (`/v1.41/%zz`) is allowed after the first step.
+    let f = caught(
+        &options("golden-authz", FuzzProtocol::Authz, 50),
+        "authz.malformed-denied",
+        1,
+    );
+    assert!(f.scenario.contains("#@ authorization-plugin p"));
 }
 
 #[test]
@@ -118,45 +289,53 @@ fn the_recording_volume_plugin_loses_a_mount_after_docker_cp() {
     // keeps a *set* of mount IDs, so `docker cp` into a running container
     // (Mount and Unmount with the container's own ID) forgets the container's
     // mount. The fuzzer finds exactly that.
-    let opts = options("golden-volume", FuzzProtocol::Volume, 500);
-    let failure = run(&opts).failure.expect("the set semantics are found");
-    assert_eq!(failure.violation.invariant, "volume.mounted-iff-held");
-    assert!(
-        failure.scenario.contains("docker cp"),
-        "{}",
-        failure.scenario
+    let f = caught(
+        &options("golden-volume", FuzzProtocol::Volume, 500),
+        "volume.mounted-iff-held",
+        3,
     );
-    assert!(actions(&failure.scenario) <= 3, "{}", failure.scenario);
-    assert!(replay(&opts, &failure.scenario));
+    assert!(f.scenario.contains("docker cp"), "{}", f.scenario);
+}
+
+#[test]
+fn every_invariant_a_plugin_can_break_has_a_broken_plugin() {
+    use drydock::fuzz::check::INVARIANTS;
+    let covered: BTreeSet<&str> = drydock::testplugins_broken::KINDS
+        .iter()
+        .map(|(_, inv)| *inv)
+        .chain(["authz.malformed-denied"]) // golden-authz, above
+        .collect();
+    for (name, _) in INVARIANTS {
+        if !name.starts_with("engine.") {
+            assert!(covered.contains(name), "no broken plugin breaks {name}");
+        }
+    }
 }
 
 #[test]
 fn the_same_seed_gives_the_same_counterexample() {
-    let opts = options("broken-ipam-double", FuzzProtocol::Ipam, 200);
+    let mut opts = options("broken-ipam-double", FuzzProtocol::Ipam, 500);
+    opts.concurrent = true;
     let a = run(&opts).failure.expect("found");
     let b = run(&opts).failure.expect("found");
     assert_eq!(a.scenario, b.scenario);
 }
 
-#[test]
-fn a_plugin_over_a_unix_socket_is_fuzzed_too() {
-    let mut opts = options("volume", FuzzProtocol::Volume, 30);
-    opts.transport = TransportKind::Unix;
-    let report = run(&opts);
-    assert!(report.failure.is_none());
-    assert!(report.calls > 100);
-}
+// ---- concurrency ----
 
 #[test]
-fn reference_volume_plugin_keeps_every_invariant_with_concurrent_containers() {
-    let mut opts = options("volume", FuzzProtocol::Volume, 300);
+fn a_race_that_needs_commands_run_at_once_is_found_and_marked_concurrent_only() {
+    // broken-volume-racy reads a volume's mount list, yields, and writes it
+    // back with its ID added: two containers mounting at once lose a mount.
+    let mut opts = options("broken-volume-racy", FuzzProtocol::Volume, 500);
+    assert_clean(run(&opts));
     opts.concurrent = true;
-    let report = run(&opts);
-    assert!(
-        report.failure.is_none(),
-        "{}",
-        report.failure.map(|f| f.scenario).unwrap_or_default()
-    );
+    let failure = run(&opts).failure.expect("the race is found");
+    assert_eq!(failure.violation.invariant, "volume.mounted-iff-held");
+    assert!(failure.concurrent_only, "{}", failure.scenario);
+    assert!(failure.scenario.contains("Concurrent-only"));
+    assert!(failure.scenario.contains("lines at once:"));
+    assert!(actions(&failure.scenario) <= 4, "{}", failure.scenario);
 }
 
 #[test]
@@ -164,49 +343,238 @@ fn a_concurrent_run_writes_a_counterexample_that_replays_one_step_at_a_time() {
     let mut opts = options("broken-volume-unmount", FuzzProtocol::Volume, 300);
     opts.concurrent = true;
     let failure = run(&opts).failure.expect("the bug is found");
+    assert!(!failure.concurrent_only, "{}", failure.scenario);
+    assert!(actions(&failure.scenario) <= 4, "{}", failure.scenario);
+    assert_eq!(
+        replayed(&opts, &failure.scenario),
+        Some(failure.violation.to_string())
+    );
+}
+
+/// Samples `n` cases of the generator.
+fn sample(protocol: FuzzProtocol, n: usize) -> Vec<Vec<gen::Group>> {
+    let cfg = GenConfig {
+        plugin: "p".into(),
+        restartable: true,
+        protocol,
+    };
+    let strategy = gen::case(&cfg, 12, true);
+    let mut runner = TestRunner::deterministic();
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+#[test]
+fn groups_run_at_once_act_on_different_containers_and_share_volumes_and_networks() {
+    let mut sizes = BTreeSet::new();
+    for protocol in [FuzzProtocol::Volume, FuzzProtocol::Ipam, FuzzProtocol::All] {
+        for case in sample(protocol, 300) {
+            for g in case.iter().filter(|g| g.together) {
+                sizes.insert(g.lines.len());
+                let containers: Vec<&str> = g
+                    .lines
+                    .iter()
+                    .filter_map(|l| {
+                        l.split_whitespace()
+                            .find(|w| w.starts_with('c') && w.len() == 2)
+                            .or_else(|| l.split(':').next()?.split_whitespace().last())
+                            .filter(|w| matches!(*w, "c1" | "c2" | "c3"))
+                    })
+                    .collect();
+                let distinct: BTreeSet<&&str> = containers.iter().collect();
+                assert_eq!(distinct.len(), containers.len(), "{:?}", g.lines);
+            }
+        }
+    }
     assert!(
-        !failure.scenario.contains("Concurrent-only"),
+        sizes.contains(&2) && sizes.contains(&4),
+        "group sizes {sizes:?}"
+    );
+}
+
+#[test]
+fn the_generator_covers_every_command_the_issue_lists() {
+    let mut lines = BTreeSet::new();
+    for protocol in [
+        FuzzProtocol::Volume,
+        FuzzProtocol::Ipam,
+        FuzzProtocol::Authz,
+        FuzzProtocol::All,
+    ] {
+        for case in sample(protocol, 400) {
+            lines.extend(gen::flatten(&case));
+        }
+    }
+    let wanted = [
+        "docker create ",
+        "docker run -d ",
+        "docker run --rm ",
+        "docker start ",
+        "docker stop ",
+        "docker kill ",
+        "docker restart ",
+        "docker wait ",
+        "docker rm ",
+        "docker rm -f ",
+        "--volumes-from ",
+        "docker cp ./",
+        "docker cp c",
+        "docker volume create ",
+        "docker volume rm ",
+        "docker network create ",
+        "docker network connect ",
+        "docker network disconnect ",
+        "docker network rm ",
+        "--ip 10.90.",
+        "#@ restart-daemon",
+        "#@ restart-plugin p",
+        "#@ user ",
+    ];
+    for w in wanted {
+        assert!(lines.iter().any(|l| l.contains(w)), "never generated: {w}");
+    }
+}
+
+// ---- plugins found by discovery ----
+
+/// A reference volume plugin started as its own process, as a user would.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_socket(path: &Path) {
+    for _ in 0..500 {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} never accepted connections", path.display());
+}
+
+fn discovered(dir: &Path, plugin: &str, protocol: FuzzProtocol, cases: u32) -> FuzzOptions {
+    FuzzOptions {
+        plugin: plugin.into(),
+        launch: Launch::Discovered,
+        plugins_dir: Some(dir.to_owned()),
+        restart_plugin: false,
+        concurrent: true,
+        ..options("unused", protocol, cases)
+    }
+}
+
+#[test]
+fn a_plugin_process_found_by_discovery_keeps_every_invariant() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let socket = plugins.join("dv.sock");
+    let _child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(["plugin", "volume", "--name", "dv", "--socket"])
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_socket(&socket);
+    let report = assert_clean(run(&discovered(&plugins, "dv", FuzzProtocol::Volume, 60)));
+    assert_eq!(report.cases, 60);
+    assert!(report.calls > 200, "only {} calls", report.calls);
+}
+
+#[test]
+fn a_broken_plugin_found_by_discovery_is_caught_and_its_counterexample_replays() {
+    // Served over a unix socket by a thread of its own, outside drydock fuzz:
+    // the fuzzer only finds it in the plugins directory.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("bv.sock");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let path = socket.clone();
+    let server = std::thread::spawn(move || {
+        block_on(drydock_sdk::server::serve_unix(
+            drydock::testplugins_broken::builtin("broken-volume-unmount").unwrap(),
+            path,
+            async {
+                let _ = stopped.await;
+            },
+        ))
+        .unwrap();
+    });
+    wait_for_socket(&socket);
+    let opts = discovered(dir.path(), "bv", FuzzProtocol::Volume, 300);
+    let failure = run(&opts).failure.expect("the bug is found");
+    assert_eq!(failure.violation.invariant, "volume.mounted-iff-held");
+    assert!(
+        !failure.scenario.contains("#@ plugin"),
         "{}",
         failure.scenario
     );
-    assert!(actions(&failure.scenario) <= 6, "{}", failure.scenario);
-    assert!(replay(&opts, &failure.scenario), "{}", failure.scenario);
-}
-
-#[test]
-fn only_commands_on_two_different_containers_run_at_once() {
-    use drydock::fuzz::pairable;
-    assert!(pairable("docker start c1", "docker stop c2"));
-    assert!(pairable(
-        "docker run -d --name c1 -v v1:/d busybox",
-        "docker kill c2"
-    ));
-    assert!(!pairable("docker start c1", "docker stop c1"));
-    assert!(!pairable("docker volume rm v1", "docker stop c2"));
-}
-
-#[test]
-fn reference_authz_plugin_gives_one_stable_verdict_and_denies_malformed_requests() {
-    let mut opts = options("authz", FuzzProtocol::Authz, 150);
-    let policy = std::path::absolute("scenarios/authz/policies/team.policy").unwrap();
-    opts.settings = vec![format!("policy={}", policy.display())];
-    let report = run(&opts);
-    assert!(
-        report.failure.is_none(),
+    assert!(actions(&failure.scenario) <= 4, "{}", failure.scenario);
+    assert_eq!(
+        replayed(&opts, &failure.scenario),
+        Some(failure.violation.to_string()),
         "{}",
-        report.failure.map(|f| f.scenario).unwrap_or_default()
+        failure.scenario
     );
-    assert!(report.calls > 1000, "only {} calls", report.calls);
+    let _ = stop.send(());
+    server.join().unwrap();
+}
+
+// ---- `#@ check` in hand-written scenarios ----
+
+fn run_text(text: &str) -> drydock::run::ScenarioReport {
+    let scenario = drydock_engine::scenario::parse("t.scenario", text.as_bytes()).unwrap();
+    block_on(drydock::run::run_scenario(
+        &scenario,
+        &drydock::run::RunOptions::default(),
+    ))
 }
 
 #[test]
-fn the_recording_authz_plugin_allows_an_undecodable_uri() {
-    // golden-authz allows everything it is not told to deny, so the malformed
-    // probe (`/v1.41/%zz`) is allowed at the first step.
-    let failure = run(&options("golden-authz", FuzzProtocol::Authz, 50))
-        .failure
-        .expect("found");
-    assert_eq!(failure.violation.invariant, "authz.malformed-denied");
-    assert_eq!(actions(&failure.scenario), 1, "{}", failure.scenario);
-    assert!(failure.scenario.contains("#@ authorization-plugin p"));
+fn check_makes_drydock_run_fail_the_step_that_breaks_an_invariant() {
+    let steps = "docker run -d --name c1 --volume-driver p -v v1:/data busybox\n\
+                 docker run --rm --volume-driver p -v v1:/data busybox\n\
+                 docker rm -f c1\n";
+    let good = run_text(&format!("#@ plugin p volume\n#@ check p\n{steps}"));
+    assert!(good.passed(), "{:?}", good.failures);
+    let bad = run_text(&format!(
+        "#@ plugin p broken-volume-unmount\n#@ check p\n{steps}"
+    ));
+    let f = &bad.failures[0];
+    assert_eq!((f.line, f.step), (4, Some(2)), "{f:?}");
+    assert!(
+        f.message.starts_with(
+            "invariant volume.mounted-iff-held broken: volume v1: the plugin reports mounts {}"
+        ),
+        "{f:?}"
+    );
+    // Without `#@ check` the same file passes: nothing in it expects otherwise.
+    let unchecked = run_text(&format!("#@ plugin p broken-volume-unmount\n{steps}"));
+    assert!(unchecked.passed());
+    // Checking another invariant only: not this one.
+    let other = run_text(&format!(
+        "#@ plugin p broken-volume-unmount\n#@ check p ipam.address-unique\n{steps}"
+    ));
+    assert!(other.passed(), "{:?}", other.failures);
+}
+
+#[test]
+fn check_refuses_an_unknown_invariant() {
+    let report = run_text("#@ plugin p volume\n#@ check p volume.mounted-if-held\n");
+    let f = &report.failures[0];
+    assert_eq!(f.line, 2);
+    assert!(
+        f.message.starts_with(
+            "unknown invariant \"volume.mounted-if-held\" (known: volume.mounted-iff-held,"
+        ),
+        "{f:?}"
+    );
 }

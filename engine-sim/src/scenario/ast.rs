@@ -404,6 +404,11 @@ pub enum Directive {
     /// `#@ user CN` / `#@ user none`: act as a TLS client whose certificate
     /// has this common name, or as a client without one.
     User(Option<String>),
+    /// `#@ check PLUGIN [INVARIANT…]`: from here on, after every step, check
+    /// the plugin against drydock's invariants (docs/invariants.md), all or
+    /// the ones named; a broken one fails the step (counterexamples of
+    /// `drydock fuzz` use it).
+    Check(CheckDirective),
     /// `#@ fault …`: make the engine↔plugin path misbehave (docs/faults.md).
     Fault(FaultDirective),
 }
@@ -436,6 +441,16 @@ pub enum FaultDirective {
     },
     /// `#@ fault clear [PLUGIN]`: remove the faults of one plugin or all.
     Clear(Option<String>),
+}
+
+/// `#@ check PLUGIN [INVARIANT…]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckDirective {
+    /// The plugin checked.
+    pub plugin: String,
+    /// The invariants checked; empty for all of them. The runner knows the
+    /// names and refuses unknown ones.
+    pub invariants: Vec<String>,
 }
 
 /// `#@ plugin NAME …`.

@@ -34,6 +34,7 @@ const DIRECTIVES: &[(&str, &str)] = &[
     ("restart-daemon", "#@ restart-daemon"),
     ("restart-plugin", "#@ restart-plugin NAME"),
     ("user", "#@ user CN | #@ user none"),
+    ("check", "#@ check PLUGIN [INVARIANT…]"),
     ("fault", FAULT_USAGE),
     ("replay", "#@ replay skip: REASON"),
 ];
@@ -91,6 +92,7 @@ pub(crate) fn parse_directive(text: &str, start: Pos) -> Result<Parsed> {
         "restart-daemon" => restart_daemon,
         "restart-plugin" => restart_plugin,
         "user" => user,
+        "check" => check,
         "fault" => fault,
         _ => {
             return Err(Diag::new(
@@ -281,6 +283,41 @@ fn restart_plugin(name: &Word, args: &[Word]) -> Result<Parsed> {
             "`#@ restart-plugin` takes one NAME",
         )),
     }
+}
+
+/// `#@ check PLUGIN [INVARIANT…]`: invariant names such as
+/// `volume.mounted-iff-held` (the runner checks they exist).
+fn check(name: &Word, args: &[Word]) -> Result<Parsed> {
+    let Some((plugin, invariants)) = args.split_first() else {
+        return Err(usage_error(
+            name.pos,
+            &name.text,
+            "`#@ check` needs a PLUGIN",
+        ));
+    };
+    let plugin = check_plugin_name(plugin)?;
+    let mut names = Vec::new();
+    for w in invariants {
+        let ok = w.text.contains('.')
+            && w.text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-');
+        if !ok {
+            return Err(usage_error(
+                w.pos,
+                &name.text,
+                &format!(
+                    "`{}` is not an invariant name such as volume.mounted-iff-held",
+                    w.text
+                ),
+            ));
+        }
+        names.push(w.text.clone());
+    }
+    Ok(Parsed::Step(Directive::Check(super::ast::CheckDirective {
+        plugin,
+        invariants: names,
+    })))
 }
 
 fn user(name: &Word, args: &[Word]) -> Result<Parsed> {

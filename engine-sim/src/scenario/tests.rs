@@ -633,6 +633,28 @@ fn unknown_flag_message_lists_every_supported_flag() {
 // ---------------------------------------------------------------- directives
 
 #[test]
+fn check_directive() {
+    let scenario = parse_ok(
+        "#@ check gvol\n\
+         #@ check gvol volume.mounted-iff-held engine.unmount-was-mounted\n",
+    );
+    let kinds: Vec<&StepKind> = scenario.steps.iter().map(|s| &s.kind).collect();
+    let check = |invariants: &[&str]| {
+        StepKind::Directive(Directive::Check(CheckDirective {
+            plugin: "gvol".into(),
+            invariants: strings(invariants),
+        }))
+    };
+    assert_eq!(
+        kinds,
+        [
+            &check(&[]),
+            &check(&["volume.mounted-iff-held", "engine.unmount-was-mounted"])
+        ]
+    );
+}
+
+#[test]
 fn directives() {
     let scenario = parse_ok(
         "#@ plugin gvol volume root=/tmp/x 'label=a b'\n\
@@ -694,8 +716,8 @@ fn directives() {
 #[test]
 fn directive_errors() {
     let cases = [
-        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, fault, replay)"),
-        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, fault, replay)"),
+        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, replay)"),
+        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, replay)"),
         ("#@ plugin gvol", "t.scenario:1:11: `#@ plugin` needs a NAME and a KIND (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
         ("#@ plugin g/vol volume", "t.scenario:1:11: invalid plugin name `g/vol`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
         ("#@ plugin gvol Volume", "t.scenario:1:16: invalid plugin KIND `Volume`: expected an identifier such as volume, authz or ipam, or `exec` (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
@@ -711,6 +733,9 @@ fn directive_errors() {
         ("#@ user", "t.scenario:1:4: `#@ user` needs a CN or `none` (usage: #@ user CN | #@ user none)"),
         ("#@ user 'bob", "t.scenario:1:9: unterminated single-quoted string (the quote opened here is never closed)"),
         ("#@ user bob\\", "t.scenario:1:12: a backslash at the end of a `#@` line escapes nothing (directives are one line)"),
+        ("#@ check", "t.scenario:1:4: `#@ check` needs a PLUGIN (usage: #@ check PLUGIN [INVARIANT…])"),
+        ("#@ check p/q", "t.scenario:1:10: invalid plugin name `p/q`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+        ("#@ check p Volume.Mount", "t.scenario:1:12: `Volume.Mount` is not an invariant name such as volume.mounted-iff-held (usage: #@ check PLUGIN [INVARIANT…])"),
         ("#@ replay", "t.scenario:1:10: expected `skip:` and a reason (usage: #@ replay skip: REASON)"),
         ("#@ replay skip:   ", "t.scenario:1:16: say why the file cannot be replayed (usage: #@ replay skip: REASON)"),
         ("#@ replay skip: a\n#@ replay skip: b", "t.scenario:2:1: a second `#@ replay` directive (the first is at line 1)"),
