@@ -23,6 +23,10 @@ use drydock_sdk::{AuthzPlugin, Plugin, PluginError};
 struct NoVolumeRemovalForInterns;
 
 impl AuthzPlugin for NoVolumeRemovalForInterns {
+    // An empty request (dockerd's retry after a dropped connection carries no
+    // body, so no URI to check) never gets here: the SDK answers it with a 400,
+    // and dockerd fails the client's request. A plugin that allowed what it
+    // cannot read would let that retry through.
     async fn authz_req(&self, req: AuthzRequest) -> Result<AuthzResponse, PluginError> {
         // `docker volume rm v` is `DELETE /v1.41/volumes/v`. The API version
         // prefix is optional (`/volumes/v` works too), so strip it first.

@@ -69,13 +69,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         # Activate has an empty body; the others are JSON ending in "\n".
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        method = self.path.lstrip("/")
+        if not body.strip() and method != "Plugin.Activate":
+            # dockerd's retry after a dropped connection has no body: refuse
+            # it, or a retried Create would make a volume named "".
+            self.answer(400, {"Err": f"{method}: empty request body"})
+            return
         with lock:
-            answer = volume_rpc(self.path.lstrip("/"), json.loads(body or b"{}"))
+            answer = volume_rpc(method, json.loads(body or b"{}"))
         if answer is None:
             self.send_error(404)
             return
+        self.answer(200, answer)  # only 200 is success to dockerd
+
+    def answer(self, status, answer):
         data = json.dumps(answer).encode() + b"\n"
-        self.send_response(200)  # only 200 is success to dockerd
+        self.send_response(status)
         self.send_header("Content-Type", "application/vnd.docker.plugins.v1+json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
