@@ -20,7 +20,7 @@ pub const FONT: f64 = 13.0;
 /// Liberation Mono advance 0.6 em), with a little slack.
 pub const CHAR_W: f64 = 7.9;
 /// Longest label drawn whole.
-pub const MAX_LABEL_CHARS: usize = 76;
+pub const MAX_LABEL_CHARS: usize = 84;
 /// Longest group label or note line drawn whole.
 const MAX_LINE_CHARS: usize = 150;
 
@@ -498,14 +498,37 @@ pub fn render(d: &Diagram) -> (String, Layout) {
     (svg, layouts.remove(0))
 }
 
-/// A page embedding the SVG of `diagrams`, with a legend.
+/// Height of the title and the participants' boxes at the top of a diagram.
+const HEADING_H: f64 = MARGIN + TITLE_H + HEAD_H + 8.0;
+
+/// A page embedding the SVG of `diagrams`, with a legend. Each run's title
+/// and participants stay at the top of the window while its diagram
+/// scrolls by (a sticky strip showing the top of the same drawing).
 pub fn html(diagrams: &[Diagram]) -> String {
     let title = diagrams
         .iter()
         .map(|d| d.title.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let (svg, _) = render_all(diagrams);
+    let mut sections = String::new();
+    for (i, d) in diagrams.iter().enumerate() {
+        let (inner, l) = body(d);
+        let _ = write!(
+            sections,
+            r##"<section>
+<div class="head"><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{hh}" viewBox="0 0 {w} {hh}" style="{SVG_STYLE}"><rect width="100%" height="100%" fill="#ffffff"/><use href="#run{i}"/></svg></div>
+<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" style="{SVG_STYLE} margin-top: -{hh}px;">
+<rect width="100%" height="100%" fill="#ffffff"/>
+<g id="run{i}">
+{inner}</g>
+</svg>
+</section>
+"##,
+            w = l.width,
+            h = l.height,
+            hh = HEADING_H,
+        );
+    }
     format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -516,6 +539,9 @@ pub fn html(diagrams: &[Diagram]) -> String {
 body {{ margin: 16px; font-family: sans-serif; color: #1b2733; background: #ffffff; }}
 h1 {{ font-size: 20px; margin: 0 0 6px; }}
 p.legend {{ font-size: 14px; margin: 0 0 12px; max-width: 70em; }}
+section {{ margin-bottom: 24px; }}
+section svg {{ display: block; }}
+.head {{ position: sticky; top: 0; z-index: 1; }}
 </style>
 </head>
 <body>
@@ -523,7 +549,7 @@ p.legend {{ font-size: 14px; margin: 0 0 12px; max-width: 70em; }}
 <p class="legend">Each band is one docker command: the CLI's API requests to dockerd, the plugin calls
 they caused and the replies. Solid arrows are requests, dashed ones replies; red marks errors and
 authz denials. Plugin replies end with the call's latency.</p>
-{svg}</body>
+{sections}</body>
 </html>
 "#,
         title = xml_escape(&title)

@@ -80,7 +80,7 @@ async fn every_request_and_call_becomes_an_arrow_in_order() {
         .position(|t| t.starts_with("VolumeDriver.Mount data id "))
         .expect("Mount call");
     assert!(start < mount, "{texts:#?}");
-    assert!(texts[start + 1..].iter().any(|t| *t == "204"), "{texts:#?}");
+    assert!(texts[start + 1..].contains(&"204"), "{texts:#?}");
     // The refusal: red answer, the CLI's error under the group, no Remove.
     let refused = &d.groups[3];
     assert!(refused
@@ -108,6 +108,9 @@ async fn every_request_and_call_becomes_an_arrow_in_order() {
 
 /// Device pixels per CSS pixel in the screenshots (sharper text for OCR).
 const SCALE: f64 = 2.0;
+
+/// Room for the page's heading and legend above the drawing, CSS px.
+const PAGE_HEADING: f64 = 200.0;
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -140,11 +143,22 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-/// A screenshot of `file` in a `w`×`h` CSS-pixel window, as RGB rows.
-fn screenshot(chromium: &Path, file: &Path, w: u32, h: u32) -> Picture {
+/// Chromium taking a screenshot of `file` in a `w`×`h` CSS-pixel window;
+/// [`Shooting::picture`] waits for it. Two can run at once.
+struct Shooting {
+    child: std::process::Child,
+    png: PathBuf,
+    file: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+fn screenshot(chromium: &Path, file: &Path, w: u32, h: u32) -> Shooting {
     let profile = tempfile::tempdir().unwrap();
-    let png = file.with_extension("png");
-    let out = Command::new(chromium)
+    // lifecycle.svg.png, lifecycle.html.png
+    let mut png = file.as_os_str().to_owned();
+    png.push(".png");
+    let png = PathBuf::from(png);
+    let child = Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -161,19 +175,35 @@ fn screenshot(chromium: &Path, file: &Path, w: u32, h: u32) -> Picture {
         .arg(format!("--window-size={w},{h}"))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", file.display()))
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .env_remove("LD_LIBRARY_PATH")
+        .spawn()
         .expect("run chromium");
-    assert!(
-        png.exists(),
-        "chromium made no screenshot of {}:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Picture::load(&png)
+    Shooting {
+        child,
+        png,
+        file: file.to_owned(),
+        _profile: profile,
+    }
+}
+
+impl Shooting {
+    /// The screenshot, as RGB rows.
+    fn picture(self) -> Picture {
+        let out = self.child.wait_with_output().expect("wait for chromium");
+        assert!(
+            self.png.exists(),
+            "chromium made no screenshot of {}:\n{}",
+            self.file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Picture::load(&self.png)
+    }
 }
 
 struct Picture {
-    path: PathBuf,
     width: usize,
     height: usize,
     rgb: Vec<u8>,
@@ -192,7 +222,6 @@ impl Picture {
             .flat_map(|px| [px[0], px[1], px[2]])
             .collect();
         Picture {
-            path: path.to_owned(),
             width: info.width as usize,
             height: info.height as usize,
             rgb,
@@ -310,22 +339,23 @@ impl Picture {
     }
 }
 
-/// How far down the page the drawing starts: the offset at which the page's
-/// pixels best match the SVG's own screenshot (the page has a 16 px margin),
-/// and how well they match there (mean difference per channel, 0..255).
-fn offset_in_page(page: &Picture, svg: &Picture, layout: &svg::Layout) -> (f64, f64) {
+/// How far down the page the drawing starts (at most [`PAGE_HEADING`]): the
+/// offset at which the page's pixels best match the SVG's own screenshot
+/// (the page has a 16 px margin) over the drawing's top `depth` px, and how
+/// well they match there (mean difference per channel, 0..255).
+fn offset_in_page(page: &Picture, svg: &Picture, layout: &svg::Layout, depth: f64) -> (f64, f64) {
     let samples: Vec<(f64, f64)> = (0..40)
         .flat_map(|i| {
             (0..40).map(move |j| {
                 (
                     layout.width * f64::from(i) / 40.0,
-                    layout.height * 0.8 * f64::from(j) / 40.0,
+                    depth * f64::from(j) / 40.0,
                 )
             })
         })
         .collect();
     let mut best = (0.0, f64::MAX);
-    for step in 0..(400.0 * SCALE) as usize {
+    for step in 0..(PAGE_HEADING * SCALE) as usize {
         let dy = step as f64 / SCALE;
         let diff: f64 = samples
             .iter()
@@ -366,13 +396,26 @@ async fn the_svg_and_html_show_arrows_and_labels_in_a_browser() {
     diagram::write(&html_path, std::slice::from_ref(&d)).unwrap();
     let (_, layout) = svg::render(&d);
 
+    // Both pictures are taken at once: the SVG alone, and the top of the
+    // page (heading, legend, and the drawing down to the first command's
+    // first arrow; the rest is the same drawing).
+    let first = &layout.groups[1];
+    let first_arrow = layout.arrows.iter().find(|a| a.y > first.top).unwrap();
     let started = Instant::now();
+    let page = screenshot(
+        &chromium,
+        &html_path,
+        layout.width as u32 + 40,
+        (PAGE_HEADING + first_arrow.y + 10.0) as u32,
+    );
     let shot = screenshot(
         &chromium,
         &svg_path,
         layout.width as u32,
         layout.height as u32,
-    );
+    )
+    .picture();
+    let page = page.picture();
     let browser = started.elapsed();
 
     // Lifelines: dashed lines where the layout put them, above the first band.
@@ -457,20 +500,12 @@ async fn the_svg_and_html_show_arrows_and_labels_in_a_browser() {
     );
 
     // The page: a heading and a legend above the same drawing.
-    let page = screenshot(
-        &chromium,
-        &html_path,
-        layout.width as u32 + 40,
-        layout.height as u32 + 200,
-    );
-    let (dy, diff) = offset_in_page(&page, &shot, &layout);
+    let (dy, diff) = offset_in_page(&page, &shot, &layout, first_arrow.y);
     assert!(
         diff < 8.0,
         "the page does not show the SVG's drawing (best match {diff:.1} at {dy} px)"
     );
     // The first command's heading and narration, down to its first arrow's label.
-    let first = &layout.groups[1];
-    let first_arrow = layout.arrows.iter().find(|a| a.y > first.top).unwrap();
     let head = dir.path().join("page.png");
     page.sheet(
         &[
@@ -501,7 +536,7 @@ async fn the_svg_and_html_show_arrows_and_labels_in_a_browser() {
         "HTML page",
     );
     eprintln!(
-        "diagram browser check: {} arrows; chromium {:.2} s per screenshot, tesseract {:.2} s for {} labels",
+        "diagram browser check: {} arrows; chromium {:.2} s for both screenshots, tesseract {:.2} s for {} labels",
         layout.arrows.len(),
         browser.as_secs_f64(),
         ocr_time.as_secs_f64(),
