@@ -2,6 +2,10 @@
 //! which ones it made. Every method below answers one RPC dockerd sends
 //! (`/VolumeDriver.Create`, `/VolumeDriver.Mount`, …); the SDK does the HTTP
 //! and the JSON, and answers `/Plugin.Activate` for us.
+//!
+//! The map lives in memory, so a restart of the plugin forgets every volume
+//! while dockerd, which does not notice the restart, still knows them. Fine
+//! for learning; `plugins/volume` shows a plugin that keeps a journal.
 use drydock_sdk::wire::volume::{CreateRequest, MountRequest, NameRequest, Volume};
 use drydock_sdk::{PluginError, VolumeDriver};
 use std::collections::BTreeMap;
