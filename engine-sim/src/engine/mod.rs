@@ -75,7 +75,8 @@ pub struct Engine {
     networks: networks::Networks,
     rng: Mutex<rand::rngs::StdRng>,
     authz: authz::AuthzState,
-    /// Client requests, kept only when asked (`drydock run --diagram`).
+    /// Client requests, kept only when asked (the scenario runner does, for
+    /// `--diagram`; engines driven directly, as in benchmarks, do not).
     api_log: Mutex<api_log::ApiLog>,
 }
 
