@@ -20,6 +20,10 @@ use std::sync::Mutex;
 pub struct GoldenVolume {
     dir: String,
     volumes: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Where the volumes are kept across restarts, as the recording plugin
+    /// keeps them (`faultplug.py --datadir`), so a killed and restarted
+    /// plugin still knows its volumes.
+    state: Option<std::path::PathBuf>,
 }
 
 /// The fixed creation time the golden plugin reports (real recordings have
@@ -33,6 +37,29 @@ impl GoldenVolume {
         GoldenVolume {
             dir: format!("/srv/plugin-data/vols-{name}"),
             volumes: Mutex::new(BTreeMap::new()),
+            state: None,
+        }
+    }
+
+    /// Like [`GoldenVolume::new`], with its volumes (and their mount IDs)
+    /// saved in `file` after every change and read back when it starts.
+    pub fn persistent(name: &str, file: std::path::PathBuf) -> Self {
+        let saved = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        GoldenVolume {
+            volumes: Mutex::new(saved),
+            state: Some(file),
+            ..GoldenVolume::new(name)
+        }
+    }
+
+    fn save(&self, vols: &BTreeMap<String, Vec<String>>) {
+        if let Some(file) = &self.state {
+            if let Ok(text) = serde_json::to_vec(vols) {
+                let _ = std::fs::write(file, text);
+            }
         }
     }
 
@@ -47,7 +74,9 @@ impl GoldenVolume {
 
 impl VolumeDriver for GoldenVolume {
     async fn create(&self, req: CreateRequest) -> Result<(), PluginError> {
-        self.volumes.lock().unwrap().entry(req.name).or_default();
+        let mut vols = self.volumes.lock().unwrap();
+        vols.entry(req.name).or_default();
+        self.save(&vols);
         Ok(())
     }
 
@@ -61,6 +90,7 @@ impl VolumeDriver for GoldenVolume {
             ))),
             Some(_) => {
                 vols.remove(&req.name);
+                self.save(&vols);
                 Ok(())
             }
         }
@@ -74,6 +104,7 @@ impl VolumeDriver for GoldenVolume {
         if !ids.contains(&req.id) {
             ids.push(req.id);
         }
+        self.save(&vols);
         Ok(self.path(&req.name))
     }
 
@@ -90,6 +121,7 @@ impl VolumeDriver for GoldenVolume {
             .get_mut(&req.name)
             .ok_or_else(|| Self::no_such(&req.name))?;
         ids.retain(|i| *i != req.id);
+        self.save(&vols);
         Ok(())
     }
 

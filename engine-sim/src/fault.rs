@@ -95,6 +95,10 @@ pub struct CallFault {
     pub plugin: String,
     /// `Protocol.Method`, or `None` for every method.
     pub method: Option<String>,
+    /// Only requests whose body contains this text (`METHOD~TEXT`), e.g. an
+    /// AuthZReq for `/v1.41/volumes` but not the CLI's `/_ping` before it.
+    /// An empty retry never matches.
+    pub body_contains: Option<String>,
     /// What happens.
     pub action: FaultAction,
     /// How many requests it catches.
@@ -250,7 +254,7 @@ impl Faults {
 
     /// The refusal or the rule that applies to this request, consuming one
     /// use of the rule.
-    fn decide(&self, plugin: &str, method: &str) -> Decision {
+    fn decide(&self, plugin: &str, method: &str, body: &[u8]) -> Decision {
         if !self.armed.load(Ordering::SeqCst) {
             return Decision::Pass;
         }
@@ -261,10 +265,13 @@ impl Faults {
                 return Decision::Refuse(r.message.clone());
             }
         }
-        let found = s
-            .rules
-            .iter()
-            .position(|r| r.plugin == plugin && r.method.as_deref().is_none_or(|m| m == method));
+        let found = s.rules.iter().position(|r| {
+            r.plugin == plugin
+                && r.method.as_deref().is_none_or(|m| m == method)
+                && r.body_contains
+                    .as_deref()
+                    .is_none_or(|t| contains(body, t.as_bytes()))
+        });
         let Some(i) = found else {
             return Decision::Pass;
         };
@@ -344,7 +351,7 @@ impl FaultTransport {
     }
 
     async fn exchange(&self, method: &str, body: Bytes) -> Result<RawReply, TransportError> {
-        let action = match self.faults.decide(&self.plugin, method) {
+        let action = match self.faults.decide(&self.plugin, method, &body) {
             Decision::Pass => return self.inner.round_trip(method, body).await,
             Decision::Refuse(message) => {
                 return Err(TransportError {
@@ -430,6 +437,10 @@ impl FaultTransport {
             }
         }
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Rewrites the `CreatedAt` of the volume(s) in a `Get` or `List` answer;

@@ -53,6 +53,7 @@ pub async fn apply(
         }
         FaultDirective::StaleSocket(plugin) => launcher.stale_socket(plugin)?,
         FaultDirective::Late { plugin, after } => faults.hide(plugin, now + *after),
+        FaultDirective::Sleep(d) => engine.registry().clock().sleep(*d).await,
     }
     Ok(())
 }

@@ -308,7 +308,6 @@ fn stale_socket(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 fn is_socket(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
@@ -386,7 +385,12 @@ pub fn builtin(
                 .with_context(|| format!("cannot open volume plugin {name}"))?;
             Ok(plugin.plugin())
         }
-        "golden-volume" => Ok(Plugin::new().volume(crate::testplugins::GoldenVolume::new(name))),
+        "golden-volume" => Ok(
+            Plugin::new().volume(crate::testplugins::GoldenVolume::persistent(
+                name,
+                state_dir.join("golden-volume.json"),
+            )),
+        ),
         "ipam" => {
             let mut config = drydock_ipam::Config::new(state_dir.join("state"));
             let ranges: Vec<String> = settings

@@ -68,6 +68,9 @@ pub struct StepReport {
     pub requests: Vec<ApiEvent>,
     /// Wall time of the step.
     pub micros: u64,
+    /// Engine time of the step (virtual): what dockerd would have spent
+    /// waiting — retry backoffs, discovery retries, timeouts, delays.
+    pub clock_micros: u64,
 }
 
 /// An expectation that did not hold (or a step that could not run).
@@ -187,6 +190,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         let _ = engine.trace().drain();
         let _ = engine.api_log();
         let t0 = Instant::now();
+        let c0 = engine.registry().clock().elapsed();
         let (index, outcome) = match &step.kind {
             StepKind::Action(action) => {
                 last_action = Some(action.index);
@@ -230,6 +234,12 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         let calls = engine.trace().drain();
         let requests = engine.api_log();
         let micros = t0.elapsed().as_micros() as u64;
+        let clock_micros = engine
+            .registry()
+            .clock()
+            .elapsed()
+            .saturating_sub(c0)
+            .as_micros() as u64;
         let mut failed = check(step, index, &outcome, &calls, &mut vars);
         let checking = !matches!(step.kind, StepKind::Directive(Directive::Check(_)));
         if let Some(ch) = checker.as_mut().filter(|_| checking) {
@@ -252,6 +262,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
             calls,
             requests,
             micros,
+            clock_micros,
         });
         if let Some(f) = failed {
             report.failures.push(f);

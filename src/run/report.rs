@@ -57,9 +57,15 @@ pub fn call_line(c: &RpcRecord) -> String {
 }
 
 fn step_header(s: &StepReport) -> String {
-    match s.index {
+    let text = match s.index {
         Some(i) => format!("[{i}] {}", s.text),
         None => format!("    {}", s.text),
+    };
+    if s.clock_micros > 0 {
+        let waited = super::faults::fmt_duration(std::time::Duration::from_micros(s.clock_micros));
+        format!("{text}   ⏱ {waited} of dockerd time")
+    } else {
+        text
     }
 }
 

@@ -44,6 +44,9 @@ pub fn normalise(text: &str) -> String {
     let text = short_ids.replace_all(&text, "<short-id>");
     let tmp = Regex::new(r"/tmp/drydock-run-[A-Za-z0-9]+").unwrap();
     let text = tmp.replace_all(&text, "<tmp>");
+    // The same directory inside a unix socket's URL (`http://%2Ftmp%2F…`).
+    let tmp_url = Regex::new(r"%2Ftmp%2Fdrydock-run-[A-Za-z0-9]+").unwrap();
+    let text = tmp_url.replace_all(&text, "<tmp>");
     let times = Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
     let text = times.replace_all(&text, "<time>");
     let micros = Regex::new(r"\(\d+µs\)").unwrap();
@@ -89,4 +92,32 @@ async fn every_scenario_passes_and_its_transcript_is_pinned() {
         failed.len(),
         failed.join("\n")
     );
+}
+
+/// The fault scenarios also pass with every plugin behind a real unix socket:
+/// faults apply to any transport, and killing a plugin or leaving a stale
+/// socket then involves real sockets. (No snapshot: socket paths differ.)
+#[tokio::test]
+async fn fault_scenarios_pass_over_unix_sockets() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for file in scenario_files() {
+        let rel = file.strip_prefix(root).unwrap().to_path_buf();
+        if !rel.starts_with("scenarios/faults") {
+            continue;
+        }
+        ran += 1;
+        let scenario = parse_file(&rel).unwrap_or_else(|e| panic!("{e}"));
+        let opts = RunOptions {
+            transport: TransportKind::Unix,
+            ..Default::default()
+        };
+        let r = run_scenario(&scenario, &opts).await;
+        if !r.passed() {
+            failed.push(report::text(&r));
+        }
+    }
+    assert!(ran >= 10, "only {ran} fault scenarios");
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -416,7 +416,7 @@ pub enum Directive {
 /// `#@ fault …`: what to break.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultDirective {
-    /// `#@ fault PLUGIN METHOD|* ACTION [once|times N|always]`: requests to
+    /// `#@ fault PLUGIN METHOD[~TEXT]|* ACTION [once|times N|always]`: requests to
     /// the plugin misbehave.
     Call(crate::fault::CallFault),
     /// `#@ fault PLUGIN kill [for DURATION]`: kill a runner-started plugin
@@ -441,6 +441,10 @@ pub enum FaultDirective {
     },
     /// `#@ fault clear [PLUGIN]`: remove the faults of one plugin or all.
     Clear(Option<String>),
+    /// `#@ sleep DURATION`: let engine time pass, as a user waiting before
+    /// the next command would (a late socket appears, a killed plugin comes
+    /// back). It lives here because it only matters with faults.
+    Sleep(std::time::Duration),
 }
 
 /// `#@ check PLUGIN [INVARIANT…]`.
@@ -512,10 +516,10 @@ pub enum ExpectKind {
     },
     /// `#> no calls`: the step caused no plugin call at all.
     NoCalls,
-    /// `#> attempts PLUGIN METHOD N [empty-body] [over DURATION]`: every
-    /// call of METHOD to PLUGIN in the step (at least one) took N HTTP
-    /// requests; with `empty-body`, the retries carried an empty body; with
-    /// `over`, the call took exactly DURATION of engine time.
+    /// `#> attempts PLUGIN METHOD N [empty-body] [over DURATION]`: a call
+    /// of METHOD to PLUGIN in the step took N HTTP requests; with
+    /// `empty-body`, its retries carried an empty body (without, they did
+    /// not); with `over`, it took exactly DURATION of engine time.
     Attempts {
         /// Plugin name.
         plugin: String,

@@ -36,6 +36,7 @@ const DIRECTIVES: &[(&str, &str)] = &[
     ("user", "#@ user CN | #@ user none"),
     ("check", "#@ check PLUGIN [INVARIANT…]"),
     ("fault", FAULT_USAGE),
+    ("sleep", "#@ sleep DURATION"),
     ("replay", "#@ replay skip: REASON"),
 ];
 
@@ -94,6 +95,7 @@ pub(crate) fn parse_directive(text: &str, start: Pos) -> Result<Parsed> {
         "user" => user,
         "check" => check,
         "fault" => fault,
+        "sleep" => sleep,
         _ => {
             return Err(Diag::new(
                 name_pos,
@@ -338,7 +340,7 @@ fn user(name: &Word, args: &[Word]) -> Result<Parsed> {
     }
 }
 
-const FAULT_USAGE: &str = "#@ fault PLUGIN METHOD|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN]";
+const FAULT_USAGE: &str = "#@ fault PLUGIN METHOD[~TEXT]|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN]";
 
 /// What can follow `#@ fault PLUGIN METHOD`.
 const FAULT_ACTIONS: &str = "delay DURATION, hang, status CODE [BODY], empty, invalid-json, implements [NAME…], created-at TEXT, drop before-body|after-body|answer, crash [for DURATION]";
@@ -413,12 +415,41 @@ fn fault(name: &Word, args: &[Word]) -> Result<Parsed> {
     Ok(Parsed::Step(Directive::Fault(directive)))
 }
 
+/// `#@ sleep DURATION`.
+fn sleep(name: &Word, args: &[Word]) -> Result<Parsed> {
+    match args {
+        [d] => Ok(Parsed::Step(Directive::Fault(FaultDirective::Sleep(
+            duration(d)?,
+        )))),
+        [] => Err(usage_error(
+            name.pos,
+            &name.text,
+            "`#@ sleep` needs a DURATION such as 15s",
+        )),
+        [_, extra, ..] => Err(usage_error(
+            extra.pos,
+            &name.text,
+            "`#@ sleep` takes one DURATION",
+        )),
+    }
+}
+
 /// `METHOD|* ACTION [SCOPE]` after `#@ fault PLUGIN`.
 fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallFault> {
-    let method = if method_word.text == "*" {
+    let (method_text, body_contains) = match method_word.text.split_once('~') {
+        Some((m, text)) if !text.is_empty() => (m, Some(text.to_owned())),
+        Some(_) => {
+            return Err(fault_error(
+                method_word.pos,
+                "`METHOD~TEXT` needs a TEXT the request body must contain",
+            ))
+        }
+        None => (method_word.text.as_str(), None),
+    };
+    let method = if method_text == "*" {
         None
     } else {
-        let ok = method_word.text.split_once('.').is_some_and(|(p, m)| {
+        let ok = method_text.split_once('.').is_some_and(|(p, m)| {
             let ident = |s: &str| {
                 s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
                     && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -429,12 +460,11 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
             return Err(fault_error(
                 method_word.pos,
                 format!(
-                    "expected a METHOD such as VolumeDriver.Create, `*`, `kill`, `stale-socket` or `late`, found `{}`",
-                    method_word.text
+                    "expected a METHOD such as VolumeDriver.Create, `*`, `kill`, `stale-socket` or `late`, found `{method_text}`"
                 ),
             ));
         }
-        Some(method_word.text.clone())
+        Some(method_text.to_owned())
     };
     let Some((action_word, mut rest)) = rest.split_first() else {
         return Err(fault_error(
@@ -455,120 +485,121 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
             )),
         }
     };
-    let action =
-        match action_word.text.as_str() {
-            "delay" => {
-                let Some((d, more)) = rest.split_first() else {
-                    return Err(fault_error(
-                        action_word.pos,
-                        "`delay` needs a DURATION such as 90s",
-                    ));
-                };
-                rest = more;
-                FaultAction::Delay(duration(d)?)
-            }
-            "hang" => FaultAction::Hang,
-            "status" => {
-                let Some((code, more)) = rest.split_first() else {
-                    return Err(fault_error(
-                        action_word.pos,
-                        "`status` needs an HTTP status CODE such as 500",
-                    ));
-                };
-                let status = code
-                    .text
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|s| (100..=599).contains(s))
-                    .ok_or_else(|| {
-                        fault_error(
-                            code.pos,
-                            format!(
-                                "invalid HTTP status `{}`: expected a number from 100 to 599",
-                                code.text
-                            ),
-                        )
-                    })?;
-                rest = more;
-                let body = match rest.split_first() {
-                    Some((b, more)) if !is_scope_word(&b.text) => {
-                        rest = more;
-                        bytes::Bytes::from(unescape_body(&b.text))
-                    }
-                    _ => default_body(status),
-                };
-                FaultAction::Reply { status, body }
-            }
-            "empty" => FaultAction::Reply {
-                status: 200,
-                body: bytes::Bytes::new(),
-            },
-            "invalid-json" => FaultAction::Reply {
-                status: 200,
-                body: bytes::Bytes::from_static(INVALID_JSON),
-            },
-            "implements" => {
-                only_for(&["Plugin.Activate"], "implements")?;
-                let n = rest.iter().take_while(|w| !is_scope_word(&w.text)).count();
-                let names = rest[..n].iter().map(|w| w.text.clone()).collect();
-                rest = &rest[n..];
-                FaultAction::Implements(names)
-            }
-            "created-at" => {
-                only_for(&["VolumeDriver.Get", "VolumeDriver.List"], "created-at")?;
-                let Some((text, more)) = rest.split_first() else {
-                    return Err(fault_error(
-                        action_word.pos,
-                        "`created-at` needs the TEXT to send, e.g. 'yesterday'",
-                    ));
-                };
-                rest = more;
-                FaultAction::CreatedAt(text.text.clone())
-            }
-            "drop" => match rest.split_first() {
-                Some((w, more)) if w.text == "before-body" => {
+    let action = match action_word.text.as_str() {
+        "delay" => {
+            let Some((d, more)) = rest.split_first() else {
+                return Err(fault_error(
+                    action_word.pos,
+                    "`delay` needs a DURATION such as 90s",
+                ));
+            };
+            rest = more;
+            FaultAction::Delay(duration(d)?)
+        }
+        "hang" => FaultAction::Hang,
+        "status" => {
+            let Some((code, more)) = rest.split_first() else {
+                return Err(fault_error(
+                    action_word.pos,
+                    "`status` needs an HTTP status CODE such as 500",
+                ));
+            };
+            let status = code
+                .text
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .ok_or_else(|| {
+                    fault_error(
+                        code.pos,
+                        format!(
+                            "invalid HTTP status `{}`: expected a number from 100 to 599",
+                            code.text
+                        ),
+                    )
+                })?;
+            rest = more;
+            let body = match rest.split_first() {
+                Some((b, more)) if !is_scope_word(&b.text) => {
                     rest = more;
-                    FaultAction::DropBeforeBody
+                    bytes::Bytes::from(unescape_body(&b.text))
                 }
-                Some((w, more)) if w.text == "after-body" => {
-                    rest = more;
-                    FaultAction::DropAfterBody
-                }
-                Some((w, more)) if w.text == "answer" => {
-                    rest = more;
-                    FaultAction::DropAnswer
-                }
-                Some((w, _)) => return Err(fault_error(
+                _ => default_body(status),
+            };
+            FaultAction::Reply { status, body }
+        }
+        "empty" => FaultAction::Reply {
+            status: 200,
+            body: bytes::Bytes::new(),
+        },
+        "invalid-json" => FaultAction::Reply {
+            status: 200,
+            body: bytes::Bytes::from_static(INVALID_JSON),
+        },
+        "implements" => {
+            only_for(&["Plugin.Activate"], "implements")?;
+            let n = rest.iter().take_while(|w| !is_scope_word(&w.text)).count();
+            let names = rest[..n].iter().map(|w| w.text.clone()).collect();
+            rest = &rest[n..];
+            FaultAction::Implements(names)
+        }
+        "created-at" => {
+            only_for(&["VolumeDriver.Get", "VolumeDriver.List"], "created-at")?;
+            let Some((text, more)) = rest.split_first() else {
+                return Err(fault_error(
+                    action_word.pos,
+                    "`created-at` needs the TEXT to send, e.g. 'yesterday'",
+                ));
+            };
+            rest = more;
+            FaultAction::CreatedAt(text.text.clone())
+        }
+        "drop" => match rest.split_first() {
+            Some((w, more)) if w.text == "before-body" => {
+                rest = more;
+                FaultAction::DropBeforeBody
+            }
+            Some((w, more)) if w.text == "after-body" => {
+                rest = more;
+                FaultAction::DropAfterBody
+            }
+            Some((w, more)) if w.text == "answer" => {
+                rest = more;
+                FaultAction::DropAnswer
+            }
+            Some((w, _)) => {
+                return Err(fault_error(
                     w.pos,
                     format!(
                         "expected `before-body`, `after-body` or `answer` after `drop`, found `{}`",
                         w.text
                     ),
-                )),
-                None => {
-                    return Err(fault_error(
-                        action_word.pos,
-                        "`drop` needs `before-body`, `after-body` or `answer`",
-                    ))
-                }
-            },
-            "crash" => match rest.split_first() {
-                Some((w, more)) if w.text == "for" => {
-                    let Some((d, more)) = more.split_first() else {
-                        return Err(fault_error(w.pos, "`for` needs a DURATION such as 2s"));
-                    };
-                    rest = more;
-                    FaultAction::Crash(Some(duration(d)?))
-                }
-                _ => FaultAction::Crash(None),
-            },
-            other => {
-                return Err(fault_error(
-                    action_word.pos,
-                    format!("unknown fault `{other}` (supported: {FAULT_ACTIONS})"),
                 ))
             }
-        };
+            None => {
+                return Err(fault_error(
+                    action_word.pos,
+                    "`drop` needs `before-body`, `after-body` or `answer`",
+                ))
+            }
+        },
+        "crash" => match rest.split_first() {
+            Some((w, more)) if w.text == "for" => {
+                let Some((d, more)) = more.split_first() else {
+                    return Err(fault_error(w.pos, "`for` needs a DURATION such as 2s"));
+                };
+                rest = more;
+                FaultAction::Crash(Some(duration(d)?))
+            }
+            _ => FaultAction::Crash(None),
+        },
+        other => {
+            return Err(fault_error(
+                action_word.pos,
+                format!("unknown fault `{other}` (supported: {FAULT_ACTIONS})"),
+            ))
+        }
+    };
     let scope = match rest {
         [] => Scope::Next(1),
         [w] if w.text == "once" => Scope::Next(1),
@@ -602,6 +633,7 @@ fn call_fault(plugin: String, method_word: &Word, rest: &[Word]) -> Result<CallF
     Ok(CallFault {
         plugin,
         method,
+        body_contains,
         action,
         scope,
     })

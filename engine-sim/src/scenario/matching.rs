@@ -289,25 +289,28 @@ impl Expectation {
                         list_observed(&calls.iter().collect::<Vec<_>>(), None)
                     ));
                 }
-                for c in mine {
-                    let bad = c.attempts != *attempts
-                        || c.empty_body_retry != *empty_body
-                        || over.is_some_and(|d| d != c.engine_time);
-                    if bad {
-                        return Err(format!(
-                            "expected {plugin} {method} to take {attempts} attempt{}{}{}, observed {}",
-                            if *attempts == 1 { "" } else { "s" },
-                            over.map(|d| format!(" over {d:?}")).unwrap_or_default(),
-                            if *empty_body {
-                                ", retried with an empty body"
-                            } else {
-                                ""
-                            },
-                            describe(c)
-                        ));
-                    }
+                let fits = |c: &&ObservedCall| {
+                    c.attempts == *attempts
+                        && c.empty_body_retry == *empty_body
+                        && over.is_none_or(|d| d == c.engine_time)
+                };
+                if mine.iter().any(fits) {
+                    return Ok(());
                 }
-                Ok(())
+                Err(format!(
+                    "expected a call of {plugin} {method} that took {attempts} attempt{}{}{}, observed: {}",
+                    if *attempts == 1 { "" } else { "s" },
+                    over.map(|d| format!(" over {d:?}")).unwrap_or_default(),
+                    if *empty_body {
+                        ", retried with an empty body"
+                    } else {
+                        ""
+                    },
+                    mine.iter()
+                        .map(|c| describe(c))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
             }
         }
     }

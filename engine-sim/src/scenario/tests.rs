@@ -716,8 +716,8 @@ fn directives() {
 #[test]
 fn directive_errors() {
     let cases = [
-        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, replay)"),
-        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, replay)"),
+        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, sleep, replay)"),
+        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, sleep, replay)"),
         ("#@ plugin gvol", "t.scenario:1:11: `#@ plugin` needs a NAME and a KIND (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
         ("#@ plugin g/vol volume", "t.scenario:1:11: invalid plugin name `g/vol`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
         ("#@ plugin gvol Volume", "t.scenario:1:16: invalid plugin KIND `Volume`: expected an identifier such as volume, authz or ipam, or `exec` (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
@@ -1701,12 +1701,15 @@ fn fault_directives_parse_into_rules() {
          #@ fault q stale-socket\n\
          #@ fault q late 5s\n\
          #@ fault clear p\n\
-         #@ fault clear\n",
+         #@ fault clear\n\
+         #@ fault p AuthZPlugin.AuthZReq~/v1.41/volumes drop after-body\n\
+         #@ sleep 15s\n",
     );
     let call = |method: Option<&str>, action: FaultAction, scope: Scope| {
         FaultDirective::Call(CallFault {
             plugin: "p".into(),
             method: method.map(str::to_owned),
+            body_contains: None,
             action,
             scope,
         })
@@ -1792,13 +1795,21 @@ fn fault_directives_parse_into_rules() {
             },
             FaultDirective::Clear(Some("p".into())),
             FaultDirective::Clear(None),
+            FaultDirective::Call(CallFault {
+                plugin: "p".into(),
+                method: Some("AuthZPlugin.AuthZReq".into()),
+                body_contains: Some("/v1.41/volumes".into()),
+                action: FaultAction::DropAfterBody,
+                scope: once,
+            }),
+            FaultDirective::Sleep(Duration::from_secs(15)),
         ]
     );
 }
 
 #[test]
 fn fault_directive_errors() {
-    const USAGE: &str = "(usage: #@ fault PLUGIN METHOD|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN])";
+    const USAGE: &str = "(usage: #@ fault PLUGIN METHOD[~TEXT]|* ACTION [once|times N|always] | #@ fault PLUGIN kill [for DURATION] | #@ fault PLUGIN stale-socket | #@ fault PLUGIN late DURATION | #@ fault clear [PLUGIN])";
     let cases = [
         ("#@ fault", format!("t.scenario:1:4: `#@ fault` needs a PLUGIN (or `clear`) {USAGE}")),
         ("#@ fault gvol", format!("t.scenario:1:10: expected a METHOD (or `*`), `kill`, `stale-socket` or `late` after the PLUGIN {USAGE}")),
@@ -1817,7 +1828,11 @@ fn fault_directive_errors() {
         ("#@ fault gvol late", format!("t.scenario:1:15: `late` needs a DURATION such as 3s {USAGE}")),
         ("#@ fault gvol kill", "t.scenario:1:1: `#@ fault gvol kill`: no `#@ plugin gvol …` above starts it".to_owned()),
         ("#@ plugin gvol volume\n#@ fault gvol stale-socket", "t.scenario:2:1: `#@ fault gvol stale-socket`: plugin `gvol` is started at line 1; `#@ fault gvol kill` leaves its socket stale".to_owned()),
+        ("#@ sleep", "t.scenario:1:4: `#@ sleep` needs a DURATION such as 15s (usage: #@ sleep DURATION)".to_owned()),
+        ("#@ sleep 1 2", "t.scenario:1:12: `#@ sleep` takes one DURATION (usage: #@ sleep DURATION)".to_owned()),
+        ("#@ sleep soon", "t.scenario:1:10: invalid duration `soon`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s".to_owned()),
         ("#@ fault clear a b", format!("t.scenario:1:18: `#@ fault clear` takes at most one PLUGIN {USAGE}")),
+        ("#@ fault p AuthZPlugin.AuthZReq~ hang", format!("t.scenario:1:12: `METHOD~TEXT` needs a TEXT the request body must contain {USAGE}")),
         ("docker ps\n#> attempts gvol VolumeDriver.Mount 0", "t.scenario:2:37: invalid number of attempts `0`: expected a whole number from 1".to_owned()),
         ("docker ps\n#> attempts gvol VolumeDriver.Mount 2 over soon", "t.scenario:2:44: invalid duration `soon`: expected a number and a unit, such as 500ms, 15s, 2m or 1m30s".to_owned()),
     ];
