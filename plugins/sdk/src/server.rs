@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -51,6 +52,10 @@ use tokio_rustls::TlsAcceptor;
 /// How long a client may take over the TLS handshake. dockerd's own dial
 /// timeout is 32 s, but a real handshake on a local network takes milliseconds.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At shutdown, how long connections get to send the answers of calls that
+/// just finished before those still open are dropped.
+const ANSWER_GRACE: Duration = Duration::from_millis(200);
 
 /// How a server behaves. The free functions ([`serve`], [`serve_unix`], …) use
 /// the defaults; call the same-named methods on a customised config otherwise:
@@ -122,6 +127,8 @@ impl ServeConfig {
         let shared = Arc::new(Shared {
             plugin,
             max_body_bytes: self.max_body_bytes,
+            running: AtomicUsize::new(0),
+            calls_done: tokio::sync::Notify::new(),
         });
         let graceful = GracefulShutdown::new();
         let http = http1::Builder::new();
@@ -173,13 +180,25 @@ impl ServeConfig {
             connections = open,
             "shutting down, finishing in-flight calls"
         );
+        // Wait for every connection to close, or — sooner — for the calls
+        // being handled to finish plus a moment to send their answers. A
+        // client that never finishes its request (a half-sent header or body)
+        // has no call running and must not keep the plugin alive.
+        let drained = async {
+            tokio::select! {
+                () = graceful.shutdown() => {}
+                () = async {
+                    shared.no_call_running().await;
+                    tokio::time::sleep(ANSWER_GRACE).await;
+                } => {
+                    tracing::debug!("closing connections with no call running");
+                }
+            }
+        };
         match self.shutdown_timeout {
-            None => graceful.shutdown().await,
+            None => drained.await,
             Some(limit) => {
-                if tokio::time::timeout(limit, graceful.shutdown())
-                    .await
-                    .is_err()
-                {
+                if tokio::time::timeout(limit, drained).await.is_err() {
                     tracing::warn!(
                         timeout = ?limit,
                         "calls still running after the shutdown timeout; abandoning them"
@@ -573,6 +592,41 @@ pub enum ServeError {
 struct Shared {
     plugin: Plugin,
     max_body_bytes: u64,
+    /// Calls whose request was read and whose handler has not finished.
+    running: AtomicUsize,
+    /// Signalled when `running` drops to zero.
+    calls_done: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Resolves once no handler is running.
+    async fn no_call_running(&self) {
+        loop {
+            let notified = self.calls_done.notified();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts one running call for as long as it lives.
+struct Running<'a>(&'a Shared);
+
+impl<'a> Running<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        shared.running.fetch_add(1, Ordering::AcqRel);
+        Running(shared)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.calls_done.notify_waiters();
+        }
+    }
 }
 
 /// Answers one HTTP request. Never fails: every problem becomes a JSON reply.
@@ -585,7 +639,10 @@ async fn respond(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let reply = match read_body(body, shared.max_body_bytes).await {
-        Ok(body) => call(&shared.plugin, path, body).await,
+        Ok(body) => {
+            let _running = Running::start(&shared);
+            call(&shared.plugin, path, body).await
+        }
         Err(e) => error_reply(StatusCode::BAD_REQUEST, e.to_string()),
     };
     if let Some(started) = started {

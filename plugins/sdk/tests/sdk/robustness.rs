@@ -237,3 +237,26 @@ async fn shutdown_gives_up_on_a_hung_call_after_the_timeout() {
         "{waited:?}"
     );
 }
+
+#[tokio::test]
+async fn a_half_sent_request_does_not_hold_up_shutdown() {
+    let (plugin, _) = volume_plugin();
+    let (_dir, path, server) = serve_on_socket(plugin, ServeConfig::default());
+    // A slowloris client: part of a header, then silence. No call is running,
+    // so shutdown must not wait the 30 s shutdown timeout for it.
+    let mut header = RawConn::unix(&path).await;
+    header
+        .write(b"POST /VolumeDriver.List HTTP/1.1\r\nHo")
+        .await;
+    let mut body = RawConn::unix(&path).await;
+    body.write(b"POST /VolumeDriver.Remove HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Na")
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for clients with no call running",
+        started.elapsed()
+    );
+}

@@ -252,11 +252,9 @@ async fn a_client_that_never_handshakes_does_not_hold_up_shutdown() {
     }
     let started = tokio::time::Instant::now();
     server.stop().await;
-    // Paused time: shutdown waits for the handshaking connection, but only
-    // until the handshake timeout (10 s), not the 30 s shutdown timeout.
+    // Paused time: no call is running, so shutdown waits only the short grace
+    // for answers in transit — not the handshake timeout (10 s), let alone
+    // the 30 s shutdown timeout.
     let waited = started.elapsed();
-    assert!(
-        waited > Duration::from_secs(5) && waited <= Duration::from_secs(10),
-        "{waited:?}"
-    );
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
 }
