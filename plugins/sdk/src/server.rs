@@ -312,6 +312,8 @@ impl ServeConfig {
 /// socket, and production code can use systemd socket activation. On shutdown
 /// the listener is closed at once; calls already running finish (up to the
 /// [`ServeConfig`] timeout) and their connections are closed after the answer.
+/// Connections with no call running — idle, or a request still arriving (a
+/// half-sent header or body) — are dropped: they never hold up the exit.
 pub async fn serve<L: Listener>(
     plugin: Plugin,
     listener: L,
