@@ -2,8 +2,8 @@
 //! (`drydock run --diagram`): each request's arrival and answer, placed among
 //! the plugin RPCs of the trace so a picture can nest the RPCs a request caused.
 
-use super::api::ApiRequest;
-use super::Engine;
+use super::api::{ApiRequest, ApiResponse};
+use super::{Engine, EngineError};
 
 /// One end of a client request, as [`Engine::api_log`] keeps them for
 /// drawing a run: the request's arrival and the daemon's answer, each placed
@@ -100,5 +100,38 @@ impl Engine {
             } if *method == req.method && *uri == req.uri && !answered(*id) => Some(*id),
             _ => None,
         })
+    }
+}
+
+impl Engine {
+    /// [`Engine::api_close`] for a request whose handler failed with `error`
+    /// (`start` inside `docker run`): AuthZRes sees no status, as dockerd
+    /// writes the error after the middleware, and the log keeps the error
+    /// the client gets.
+    pub async fn api_close_failed(&self, req: &ApiRequest, error: &EngineError) {
+        let id = self.open_request(req);
+        let _ = self.api_close(req, &ApiResponse::failed()).await;
+        let Some(id) = id else { return };
+        let mut log = self.api_log.lock().expect("api log lock");
+        let Some(events) = log.events.as_mut() else {
+            return;
+        };
+        for event in events.iter_mut().rev() {
+            if let ApiEvent::Response {
+                id: i,
+                status,
+                error: logged,
+                ..
+            } = event
+            {
+                if *i == id {
+                    if logged.is_none() {
+                        *status = Some(error.status);
+                        *logged = Some(error.message.clone());
+                    }
+                    return;
+                }
+            }
+        }
     }
 }

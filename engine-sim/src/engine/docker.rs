@@ -437,9 +437,9 @@ impl Engine {
                 // (recorded: i-ip-nosubnet.jsonl).
                 let _ = self.container_rm(&id, true, true).await;
                 hang_up().await;
-                let _ = self.api_close(&start, &ApiResponse::failed()).await;
+                self.api_close_failed(&start, &e).await;
             } else {
-                let _ = self.api_close(&start, &ApiResponse::failed()).await;
+                self.api_close_failed(&start, &e).await;
                 hang_up().await;
             }
             return Err(e);
