@@ -103,7 +103,14 @@ pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     let files = scenario_files(&args.paths)?;
     if let Some(d) = &args.diagram {
         // Refuse a bad name before running anything.
-        crate::diagram::Format::of(d)?;
+        let format = crate::diagram::Format::of(d)?;
+        if format == crate::diagram::Format::Mermaid && files.len() > 1 {
+            bail!(
+                "{}: a .mmd file holds one diagram but {} scenarios would run: give one scenario, or write .svg or .html",
+                d.display(),
+                files.len()
+            );
+        }
     }
     let opts = RunOptions {
         plugins_dir: args

@@ -315,7 +315,7 @@ pub fn rpc(c: &RpcRecord) -> (String, String, bool) {
     if c.attempts > 1 {
         reply.push_str(&format!(" · {} attempts", c.attempts));
         if c.empty_body_retry {
-            reply.push_str(", retried with an empty body");
+            reply.push_str(", resent with an empty body");
         }
     }
     (request(c), reply, failed)
