@@ -11,6 +11,7 @@ mod it {
     mod golden;
     mod golden_authz;
     mod golden_ipam;
+    mod hardening;
     mod record;
     mod scenarios;
 }
