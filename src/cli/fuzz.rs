@@ -77,6 +77,23 @@ pub struct FuzzArgs {
     /// `--exec -- ./my-plugin --socket {socket}`.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "CMD")]
     exec: Option<Vec<String>>,
+    /// Make the plugin path misbehave in every case: the text of a `#@ fault`
+    /// directive (docs/faults.md), e.g. `--fault 'p VolumeDriver.Create drop
+    /// answer always'`. Repeatable; applied in order before each case.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
+}
+
+/// `--fault SPEC` → a checked `#@ fault SPEC` line (`#@ fault` may be
+/// written too).
+fn fault_line(spec: &str) -> anyhow::Result<String> {
+    let s = spec.trim();
+    let s = s.strip_prefix("#@").map_or(s, str::trim_start);
+    let s = s.strip_prefix("fault ").map_or(s, str::trim_start);
+    let line = format!("#@ fault {s}");
+    drydock_engine::scenario::parse("--fault", line.as_bytes())
+        .map_err(|e| anyhow::anyhow!("--fault {spec:?}: {e}"))?;
+    Ok(line)
 }
 
 fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
@@ -119,6 +136,11 @@ fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
         plugins_dir: args.plugins_dir.as_ref().map(absolute),
         spec_dirs: args.spec_dirs.iter().map(absolute).collect(),
         restart_plugin: !args.no_restart_plugin,
+        faults: args
+            .faults
+            .iter()
+            .map(|f| fault_line(f))
+            .collect::<anyhow::Result<_>>()?,
         concurrent: !args.sequential,
         settings: args
             .settings
@@ -178,11 +200,11 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                     }
                     let file = args.out.display();
                     match f.reproduced {
-                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
-                        Some(false) if f.concurrent_only => writeln!(
+                        Some(true) if f.concurrent_only => writeln!(
                             out,
-                            "note: `drydock run {file}` runs the steps one at a time and passes: the bug needs commands run at once"
+                            "`drydock run {file}` fails the same way (only with its `#@ at-once` groups: the bug needs commands run concurrently)"
                         )?,
+                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
                         Some(false) => writeln!(out, "warning: `drydock run {file}` does not fail the same way")?,
                         None => {}
                     }

@@ -77,6 +77,10 @@ pub struct FuzzOptions {
     /// Generate `#@ restart-plugin` (off for plugins that keep their state in
     /// memory, which forget every volume and pool at a restart).
     pub restart_plugin: bool,
+    /// `#@ fault …` lines put before every case (`drydock fuzz --fault`), so
+    /// the invariants are checked while the plugin path misbehaves
+    /// (docs/faults.md).
+    pub faults: Vec<String>,
 }
 
 /// The outcome of one case.
@@ -182,6 +186,7 @@ pub fn header_lines(opts: &FuzzOptions) -> Vec<String> {
     if opts.protocol == FuzzProtocol::Authz {
         out.push(format!("#@ authorization-plugin {}", opts.plugin));
     }
+    out.extend(opts.faults.iter().cloned());
     out
 }
 
@@ -212,8 +217,9 @@ fn scratch() -> std::io::Result<tempfile::TempDir> {
 }
 
 /// Polls `futs` together until all are done (a `join_all` without the
-/// `futures` crate): the engine interleaves their plugin calls.
-async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+/// `futures` crate): the engine interleaves their plugin calls. `#@ at-once`
+/// in `drydock run` uses it too, so a group interleaves the same way.
+pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -245,9 +251,11 @@ async fn run_step(
     launcher: &mut Launcher,
 ) -> anyhow::Result<Outcome> {
     Ok(match &step.kind {
-        StepKind::Action(a) => engine.docker(&a.command).await,
+        // Bounded like `drydock run`: a `hang` fault must not hang the fuzzer.
+        StepKind::Action(a) => crate::run::faults::bounded(engine, engine.docker(&a.command)).await,
         StepKind::Directive(Directive::Plugin(p)) => {
             launcher.start(p, engine.registry()).await?;
+            crate::run::faults::plugin_started(engine, launcher, &p.name);
             Outcome::ok("")
         }
         StepKind::Directive(Directive::RestartDaemon) => match engine.restart_daemon().await {
@@ -256,6 +264,7 @@ async fn run_step(
         },
         StepKind::Directive(Directive::RestartPlugin(name)) => {
             launcher.restart(name, engine.registry()).await?;
+            crate::run::faults::plugin_restarted(engine, name);
             Outcome::ok("")
         }
         StepKind::Directive(Directive::AuthorizationPlugins(names)) => {
@@ -270,8 +279,8 @@ async fn run_step(
             crate::run::faults::apply(f, engine, launcher).await?;
             Outcome::ok("")
         }
-        // The fuzzer checks every step itself.
-        StepKind::Directive(Directive::Check(_)) => Outcome::ok(""),
+        // The fuzzer checks every step itself, and makes its own groups.
+        StepKind::Directive(Directive::Check(_) | Directive::AtOnce(_)) => Outcome::ok(""),
     })
 }
 
@@ -403,8 +412,9 @@ pub fn counterexample_text(
     ));
     if concurrent_only {
         out.push_str(
-            "# Concurrent-only: the fuzzer ran the lines marked below at once; one\n\
-             # at a time, as `drydock run` runs them, the invariant holds.\n",
+            "# Concurrent-only: run one at a time the steps keep the invariant; the\n\
+             # `#@ at-once N` lines run the next N commands concurrently, as the\n\
+             # fuzzer did (in-process the interleaving is the same every run).\n",
         );
     }
     out.push_str("#@ replay skip: a shrunk fuzz counterexample (`#@ check` is drydock's)\n");
@@ -422,10 +432,7 @@ pub fn counterexample_text(
             break;
         }
         if group.together && group.lines.len() > 1 {
-            out.push_str(&format!(
-                "# drydock fuzz ran the next {} lines at once:\n",
-                group.lines.len()
-            ));
+            out.push_str(&format!("#@ at-once {}\n", group.lines.len()));
         }
         for line in &group.lines {
             if i > step {
