@@ -134,6 +134,14 @@ fn image_paths(image: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// The default command (`CMD`) of an image the simulated daemon has.
+fn image_cmd(image: &str) -> Option<&'static str> {
+    match image {
+        "busybox:latest" => Some("sh"),
+        _ => None,
+    }
+}
+
 fn normalize_image(image: &str) -> String {
     if image.contains(':') || image.contains('@') {
         image.to_owned()
@@ -205,6 +213,12 @@ impl Engine {
         let Some(paths) = image_paths(&image) else {
             return Err(EngineError::new(404, format!("No such image: {image}")));
         };
+        // daemon/create.go mergeAndVerifyConfig, before the name or anything
+        // else is looked at: without a command of its own a container takes
+        // the image's, and bb:latest (imported from a bare root fs) has none.
+        if spec.cmd.is_empty() && image_cmd(&image).is_none() {
+            return Err(EngineError::new(500, "No command specified"));
+        }
         let id = self.random_id();
         let name = match &spec.name {
             Some(n) => {
@@ -244,9 +258,15 @@ impl Engine {
             }
             None => self.random_name(),
         };
-        // dockerd looks the network up at create (`network NAME not found`).
+        // dockerd looks the network up at create, but a network it does not
+        // find is no error yet (daemon/container_operations.go
+        // updateContainerNetworkSettings ignores it): the start fails with
+        // `network NAME not found` (recorded: tests/golden/conformance/ipam/run-network.jsonl).
         if let Some(net) = &spec.network {
-            self.network_attach_config(&id, &name, net, spec.ip.as_deref())?;
+            match self.network_attach_config(&id, &name, net, spec.ip.as_deref()) {
+                Err(e) if e.status != 404 => return Err(e),
+                _ => {}
+            }
         }
         let mut mounts: BTreeMap<String, MountPoint> = BTreeMap::new();
         let result = self.register_mounts(&id, &spec, &mut mounts).await;

@@ -151,12 +151,13 @@ struct PoolData {
     address_space: String,
     /// The pool, CIDR.
     pool: String,
-    /// `--ip-range`, CIDR or empty.
-    ip_range: String,
     /// The gateway, CIDR.
     gateway: Option<String>,
     /// `--aux-address` name → CIDR.
     aux: BTreeMap<String, String>,
+    /// The user's configuration of this pool (`--subnet` and what goes
+    /// with it), if there was one: `network inspect` shows it as given.
+    user: Option<SubnetConfig>,
 }
 
 /// A container's endpoint on a network, while the container runs.
@@ -271,9 +272,14 @@ impl Networks {
                     pool_id: format!("{BUILTIN_SPACE}/172.17.0.0/16"),
                     address_space: BUILTIN_SPACE.into(),
                     pool: "172.17.0.0/16".into(),
-                    ip_range: String::new(),
                     gateway: Some("172.17.0.1/16".into()),
                     aux: BTreeMap::new(),
+                    // dockerd configures its default bridge as a user would.
+                    user: Some(SubnetConfig {
+                        subnet: "172.17.0.0/16".into(),
+                        gateway: "172.17.0.1".into(),
+                        ..Default::default()
+                    }),
                 });
             }
             table.insert(
@@ -585,9 +591,9 @@ impl Engine {
                     pool_id: res.pool_id,
                     address_space: r.local_space.clone(),
                     pool: parsed.network(),
-                    ip_range: sub_pool.to_owned(),
                     gateway,
                     aux: BTreeMap::new(),
+                    user: None,
                 })
             }
             Ipam::Builtin => {
@@ -630,9 +636,9 @@ impl Engine {
                     pool_id: id,
                     address_space: BUILTIN_SPACE.into(),
                     pool: cidr.network(),
-                    ip_range: sub_pool.to_owned(),
                     gateway: None,
                     aux: BTreeMap::new(),
+                    user: None,
                 })
             }
         }
@@ -803,6 +809,7 @@ impl Engine {
                 }
             };
             let pool_id = p.pool_id.clone();
+            p.user = (!cfg.subnet.is_empty()).then(|| cfg.clone());
             done.push(p.clone());
             // The gateway: from the pool's Data, unless the user named one.
             if p.gateway.is_none() || !cfg.gateway.is_empty() {
@@ -1470,30 +1477,44 @@ impl Engine {
     }
 
     fn inspect_network(&self, n: &Network) -> Value {
-        let config = |p: &PoolData| {
+        // daemon/network.go's buildIpamResources: per family, the user's
+        // configuration as given (its Gateway only if the user named one);
+        // without one, the allocated pool and gateway.
+        let user_config = |c: &SubnetConfig| {
             let mut m = Map::new();
-            m.insert("Subnet".into(), json!(p.pool));
-            if !p.ip_range.is_empty() {
-                m.insert("IPRange".into(), json!(p.ip_range));
+            m.insert("Subnet".into(), json!(c.subnet));
+            if !c.ip_range.is_empty() {
+                m.insert("IPRange".into(), json!(c.ip_range));
             }
-            if let Some(gw) = p.gateway.as_deref().and_then(Cidr::parse) {
-                m.insert("Gateway".into(), json!(gw.ip()));
+            if !c.gateway.is_empty() {
+                m.insert("Gateway".into(), json!(c.gateway));
             }
-            if !p.aux.is_empty() {
-                let aux: Map<String, Value> = p
-                    .aux
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            json!(Cidr::parse(v).map(|c| c.ip()).unwrap_or_default()),
-                        )
-                    })
-                    .collect();
-                m.insert("AuxiliaryAddresses".into(), Value::Object(aux));
+            if !c.aux.is_empty() {
+                m.insert("AuxiliaryAddresses".into(), json!(c.aux));
             }
             Value::Object(m)
         };
+        let allocated = |p: &PoolData| {
+            let mut m = Map::new();
+            m.insert("Subnet".into(), json!(p.pool));
+            if let Some(gw) = p.gateway.as_deref().and_then(Cidr::parse) {
+                m.insert("Gateway".into(), json!(gw.ip()));
+            }
+            Value::Object(m)
+        };
+        let family = |pools: &[PoolData]| -> Vec<Value> {
+            let user: Vec<Value> = pools
+                .iter()
+                .filter_map(|p| p.user.as_ref())
+                .map(user_config)
+                .collect();
+            if user.is_empty() {
+                pools.iter().map(allocated).collect()
+            } else {
+                user
+            }
+        };
+        let config = [family(&n.v4), family(&n.v6)].concat();
         let containers: Map<String, Value> = n
             .attached
             .iter()
@@ -1525,7 +1546,7 @@ impl Engine {
             "IPAM": {
                 "Driver": n.ipam_driver,
                 "Options": n.ipam_opts,
-                "Config": n.v4.iter().chain(&n.v6).map(config).collect::<Vec<_>>(),
+                "Config": config,
             },
             "Internal": false,
             "Attachable": false,
@@ -1930,6 +1951,7 @@ mod tests {
         assert!(!methods(&engine).contains(&"IpamDriver.RequestAddress".to_owned()));
         let spec = crate::engine::ContainerSpec {
             image: "bb".into(),
+            cmd: vec!["true".into()],
             network: Some("n".into()),
             ..Default::default()
         };
