@@ -543,3 +543,31 @@ async fn the_svg_and_html_show_arrows_and_labels_in_a_browser() {
         areas.len()
     );
 }
+
+#[tokio::test]
+async fn a_failed_start_inside_docker_run_is_answered_in_red() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/faults/mount-drop.scenario");
+    let scenario = drydock_engine::scenario::parse_file(&path).unwrap();
+    let report = run_scenario(&scenario, &RunOptions::default()).await;
+    assert!(report.passed(), "{:?}", report.failures);
+    let d = diagram::from_report(&report, &Default::default());
+    let group = d
+        .groups
+        .iter()
+        .find(|g| g.label.starts_with("docker run") && g.error.is_some())
+        .expect("a docker run that fails");
+    let texts: Vec<&str> = group.messages.iter().map(|m| m.text.as_str()).collect();
+    let answers: Vec<_> = group
+        .messages
+        .iter()
+        .filter(|m| m.reply && m.to == diagram::CLI)
+        .collect();
+    // attach, wait and start each get an answer; start's is the error.
+    assert_eq!(answers.len(), 4, "{texts:#?}");
+    let failed: Vec<_> = answers.iter().filter(|m| m.error).collect();
+    assert_eq!(failed.len(), 1, "{texts:#?}");
+    assert!(
+        failed[0].text.contains("error while mounting volume"),
+        "{texts:#?}"
+    );
+}
