@@ -283,32 +283,50 @@ pub fn rfc3339(t: SystemTime) -> String {
     t.format(&format).unwrap_or_default()
 }
 
+/// What a [`Tee`] does with the copy of its body (or the error that ended
+/// the stream) once the stream ends.
+type OnEnd = Box<dyn FnOnce(Result<Bytes, String>) + Send>;
+
 /// A body passed through as it streams, with a copy kept for the recording.
-/// The copy (or the error that ended the stream) is sent when the stream
-/// ends; a body dropped before its end reports that instead.
+/// A body dropped before its end reports that instead.
 pub struct Tee {
     inner: Incoming,
     seen: BytesMut,
-    done: Option<oneshot::Sender<Result<Bytes, String>>>,
+    /// Runs within the poll that reads the last frame, i.e. before the
+    /// receiver can have the whole body: the recording line of a call is
+    /// written before dockerd can send its next call, so lines keep the
+    /// calls' order.
+    on_end: Option<OnEnd>,
 }
 
 impl Tee {
-    fn new(inner: Incoming) -> (Tee, oneshot::Receiver<Result<Bytes, String>>) {
-        let (tx, rx) = oneshot::channel();
+    fn new(inner: Incoming, on_end: OnEnd) -> Tee {
         let mut tee = Tee {
             inner,
             seen: BytesMut::new(),
-            done: Some(tx),
+            on_end: Some(on_end),
         };
         if tee.inner.is_end_stream() {
             tee.finish(Ok(()));
         }
+        tee
+    }
+
+    /// A tee whose copy arrives on a channel.
+    fn with_channel(inner: Incoming) -> (Tee, oneshot::Receiver<Result<Bytes, String>>) {
+        let (tx, rx) = oneshot::channel();
+        let tee = Tee::new(
+            inner,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         (tee, rx)
     }
 
     fn finish(&mut self, result: Result<(), String>) {
-        if let Some(tx) = self.done.take() {
-            let _ = tx.send(result.map(|()| std::mem::take(&mut self.seen).freeze()));
+        if let Some(on_end) = self.on_end.take() {
+            on_end(result.map(|()| std::mem::take(&mut self.seen).freeze()));
         }
     }
 }
@@ -395,7 +413,7 @@ impl Connection {
             error: None,
         };
         let (parts, body) = req.into_parts();
-        let (body, request_seen) = Tee::new(body);
+        let (body, mut request_seen) = Tee::with_channel(body);
         let mut sender = self.sender.lock().await;
         let usable = match sender.as_mut() {
             Some(s) => s.ready().await.is_ok(),
@@ -439,24 +457,26 @@ impl Connection {
         };
         record.status = Some(response.status().as_u16());
         let (parts, body) = response.into_parts();
-        let (body, response_seen) = Tee::new(body);
         let recorder = self.recorder.clone();
-        tokio::spawn(async move {
-            // The call ends when the last byte of the answer went to dockerd.
-            let response = response_seen.await;
-            record.elapsed = t0.elapsed();
-            match request_seen.await {
-                Ok(Ok(b)) => record.request = b,
-                Ok(Err(e)) => record.error = Some(format!("request body: {e}")),
-                Err(_) => {}
-            }
-            match response {
-                Ok(Ok(b)) => record.response = Some(b),
-                Ok(Err(e)) => record.error = Some(format!("response body: {e}")),
-                Err(_) => record.error = Some("response body: abandoned".into()),
-            }
-            recorder.record_call(record);
-        });
+        // The call ends with the last byte of the answer.
+        let body = Tee::new(
+            body,
+            Box::new(move |response| {
+                record.elapsed = t0.elapsed();
+                // The plugin answered, so it had the whole request: the
+                // request's copy is complete by now.
+                match request_seen.try_recv() {
+                    Ok(Ok(b)) => record.request = b,
+                    Ok(Err(e)) => record.error = Some(format!("request body: {e}")),
+                    Err(_) => record.error = Some("request body: not read to its end".into()),
+                }
+                match response {
+                    Ok(b) => record.response = Some(b),
+                    Err(e) => record.error = Some(format!("response body: {e}")),
+                }
+                recorder.record_call(record);
+            }),
+        );
         Ok(Response::from_parts(parts, body))
     }
 
