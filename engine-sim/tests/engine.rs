@@ -3,6 +3,7 @@
 mod engine {
     mod client;
     mod discovery;
+    mod faults;
     mod registry;
     mod sdk_e2e;
     mod util;
