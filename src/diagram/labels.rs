@@ -312,11 +312,19 @@ pub fn rpc(c: &RpcRecord) -> (String, String, bool) {
     };
     reply = shorten_ids(&reply);
     reply.push_str(&format!(" · {}", latency(c.micros)));
+    // dockerd's own waiting (retry backoffs, timeouts) on the engine's
+    // clock: virtual in scenario runs, where the wall time misses it.
+    let waited = (c.clock_micros > 0).then(|| latency(c.clock_micros));
     if c.attempts > 1 {
         reply.push_str(&format!(" · {} attempts", c.attempts));
+        if let Some(w) = &waited {
+            reply.push_str(&format!(" over {w}"));
+        }
         if c.empty_body_retry {
             reply.push_str(", resent with an empty body");
         }
+    } else if let Some(w) = waited {
+        reply.push_str(&format!(" · after {w}"));
     }
     (request(c), reply, failed)
 }
@@ -335,7 +343,7 @@ mod tests {
             status,
             error: None,
             micros: 1500,
-            clock_micros: 1500,
+            clock_micros: 0,
             attempts: 1,
             empty_body_retry: false,
         }
@@ -385,14 +393,17 @@ mod tests {
         let mut c = record("VolumeDriver.Get", r#"{"Name":"v"}"#, Some(500), "{}");
         c.error = Some("boom".into());
         c.attempts = 3;
+        c.clock_micros = 3_000_000;
         let (_, reply, failed) = rpc(&c);
-        assert_eq!(reply, "500 boom · 1.5 ms · 3 attempts");
+        assert_eq!(reply, "500 boom · 1.5 ms · 3 attempts over 3.0 s");
         assert!(failed);
         let mut c = record("VolumeDriver.Get", r#"{"Name":"v"}"#, None, "");
         c.error = Some("connection refused".into());
+        c.clock_micros = 120_000_000;
         let (_, reply, failed) = rpc(&c);
         assert!(
-            reply.starts_with("no answer: connection refused"),
+            reply.starts_with("no answer: connection refused")
+                && reply.ends_with(" · after 120.0 s"),
             "{reply}"
         );
         assert!(failed);
