@@ -200,11 +200,11 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                     }
                     let file = args.out.display();
                     match f.reproduced {
-                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
-                        Some(false) if f.concurrent_only => writeln!(
+                        Some(true) if f.concurrent_only => writeln!(
                             out,
-                            "note: `drydock run {file}` runs the steps one at a time and passes: the bug needs commands run at once"
+                            "`drydock run {file}` fails the same way (only with its `#@ at-once` groups: the bug needs commands run concurrently)"
                         )?,
+                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
                         Some(false) => writeln!(out, "warning: `drydock run {file}` does not fail the same way")?,
                         None => {}
                     }

@@ -217,8 +217,9 @@ fn scratch() -> std::io::Result<tempfile::TempDir> {
 }
 
 /// Polls `futs` together until all are done (a `join_all` without the
-/// `futures` crate): the engine interleaves their plugin calls.
-async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+/// `futures` crate): the engine interleaves their plugin calls. `#@ at-once`
+/// in `drydock run` uses it too, so a group interleaves the same way.
+pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -278,8 +279,8 @@ async fn run_step(
             crate::run::faults::apply(f, engine, launcher).await?;
             Outcome::ok("")
         }
-        // The fuzzer checks every step itself.
-        StepKind::Directive(Directive::Check(_)) => Outcome::ok(""),
+        // The fuzzer checks every step itself, and makes its own groups.
+        StepKind::Directive(Directive::Check(_) | Directive::AtOnce(_)) => Outcome::ok(""),
     })
 }
 
@@ -411,8 +412,9 @@ pub fn counterexample_text(
     ));
     if concurrent_only {
         out.push_str(
-            "# Concurrent-only: the fuzzer ran the lines marked below at once; one\n\
-             # at a time, as `drydock run` runs them, the invariant holds.\n",
+            "# Concurrent-only: run one at a time the steps keep the invariant; the\n\
+             # `#@ at-once N` lines run the next N commands concurrently, as the\n\
+             # fuzzer did (in-process the interleaving is the same every run).\n",
         );
     }
     out.push_str("#@ replay skip: a shrunk fuzz counterexample (`#@ check` is drydock's)\n");
@@ -430,10 +432,7 @@ pub fn counterexample_text(
             break;
         }
         if group.together && group.lines.len() > 1 {
-            out.push_str(&format!(
-                "# drydock fuzz ran the next {} lines at once:\n",
-                group.lines.len()
-            ));
+            out.push_str(&format!("#@ at-once {}\n", group.lines.len()));
         }
         for line in &group.lines {
             if i > step {

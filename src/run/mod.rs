@@ -186,7 +186,11 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
     let mut last_action = None;
     // `#@ check`: drydock fuzz's invariant checker, after every later step.
     let mut checker: Option<crate::fuzz::check::Checker> = None;
-    for step in &scenario.steps {
+    // `#@ at-once N`: outcomes of the steps already run together (by index),
+    // and the group's calls, reported on its last step.
+    let mut ran: std::collections::HashMap<usize, Outcome> = Default::default();
+    let mut group_calls: Option<(usize, Vec<RpcRecord>)> = None;
+    for (i, step) in scenario.steps.iter().enumerate() {
         let _ = engine.trace().drain();
         let _ = engine.api_log();
         let t0 = Instant::now();
@@ -194,8 +198,41 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         let (index, outcome) = match &step.kind {
             StepKind::Action(action) => {
                 last_action = Some(action.index);
-                let outcome = faults::bounded(&engine, engine.docker(&action.command)).await;
+                let outcome = match ran.remove(&i) {
+                    Some(o) => o,
+                    None => faults::bounded(&engine, engine.docker(&action.command)).await,
+                };
                 (Some(action.index), outcome)
+            }
+            StepKind::Directive(Directive::AtOnce(n)) => {
+                let group: Vec<_> = scenario.steps[i + 1..]
+                    .iter()
+                    .take(*n)
+                    .map_while(|s| match &s.kind {
+                        StepKind::Action(a) => Some(&a.command),
+                        StepKind::Directive(_) => None,
+                    })
+                    .collect();
+                if group.len() != *n {
+                    report.failures.push(Failure {
+                        line: step.line,
+                        step: last_action,
+                        command: step.text.clone(),
+                        message: format!(
+                            "`#@ at-once {n}` needs {n} docker commands right after it"
+                        ),
+                    });
+                    break;
+                }
+                let together = group
+                    .iter()
+                    .map(|c| faults::bounded(&engine, engine.docker(c)));
+                let outcomes = crate::fuzz::join_all(together.collect()).await;
+                for (k, o) in outcomes.into_iter().enumerate() {
+                    ran.insert(i + 1 + k, o);
+                }
+                group_calls = Some((i + n, engine.trace().drain()));
+                (None, Outcome::ok(""))
             }
             StepKind::Directive(Directive::Check(c)) => {
                 match crate::fuzz::check::Checker::new(&c.plugin, &c.invariants) {
@@ -231,7 +268,14 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
                 }
             }
         };
-        let calls = engine.trace().drain();
+        let mut calls = engine.trace().drain();
+        // In a group, every call is reported on its last command, and the
+        // invariants are checked once the whole group has run.
+        let in_group = ran.contains_key(&(i + 1))
+            || matches!(step.kind, StepKind::Directive(Directive::AtOnce(_)));
+        if group_calls.as_ref().is_some_and(|(last, _)| *last == i) {
+            calls = group_calls.take().map(|(_, c)| c).unwrap_or_default();
+        }
         let requests = engine.api_log();
         let micros = t0.elapsed().as_micros() as u64;
         let clock_micros = engine
@@ -241,7 +285,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
             .saturating_sub(c0)
             .as_micros() as u64;
         let mut failed = check(step, index, &outcome, &calls, &mut vars);
-        let checking = !matches!(step.kind, StepKind::Directive(Directive::Check(_)));
+        let checking = !in_group && !matches!(step.kind, StepKind::Directive(Directive::Check(_)));
         if let Some(ch) = checker.as_mut().filter(|_| checking) {
             // Its probes' calls are not the step's: they are not matched
             // against expectations or traced.
@@ -346,7 +390,7 @@ async fn run_directive(
             engine.set_user(cn.clone());
             Ok(Outcome::ok(""))
         }
-        // Handled by the step loop, which keeps the checker.
-        Directive::Check(_) => Ok(Outcome::ok("")),
+        // Handled by the step loop, which keeps the checker and the groups.
+        Directive::Check(_) | Directive::AtOnce(_) => Ok(Outcome::ok("")),
     }
 }

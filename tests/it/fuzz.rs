@@ -325,7 +325,7 @@ fn the_same_seed_gives_the_same_counterexample() {
 // ---- concurrency ----
 
 #[test]
-fn a_race_that_needs_commands_run_at_once_is_found_and_marked_concurrent_only() {
+fn a_race_that_needs_commands_run_at_once_is_found_and_replayed_with_at_once() {
     // broken-volume-racy reads a volume's mount list, yields, and writes it
     // back with its ID added: two containers mounting at once lose a mount.
     let mut opts = options("broken-volume-racy", FuzzProtocol::Volume, 500);
@@ -335,8 +335,22 @@ fn a_race_that_needs_commands_run_at_once_is_found_and_marked_concurrent_only() 
     assert_eq!(failure.violation.invariant, "volume.mounted-iff-held");
     assert!(failure.concurrent_only, "{}", failure.scenario);
     assert!(failure.scenario.contains("Concurrent-only"));
-    assert!(failure.scenario.contains("lines at once:"));
-    assert!(actions(&failure.scenario) <= 4, "{}", failure.scenario);
+    assert!(
+        failure.scenario.contains("\n#@ at-once 2\n"),
+        "{}",
+        failure.scenario
+    );
+    assert!(actions(&failure.scenario) <= 3, "{}", failure.scenario);
+    // `#@ at-once` makes `drydock run` interleave the group as the fuzzer did.
+    assert_eq!(
+        replayed(&opts, &failure.scenario),
+        Some(failure.violation.to_string()),
+        "{}",
+        failure.scenario
+    );
+    // Without it, one at a time, the race does not happen.
+    let serial = failure.scenario.replace("#@ at-once 2\n", "");
+    assert_eq!(replayed(&opts, &serial), None, "{serial}");
 }
 
 #[test]
@@ -606,4 +620,30 @@ fn a_fault_applies_to_every_case() {
             Some("create v2: VolumeDriver.Create: injected")
         ]
     );
+}
+
+#[test]
+fn at_once_needs_its_commands_right_after_it() {
+    let report =
+        run_text("#@ plugin p volume\n#@ at-once 2\ndocker volume ls\n#@ restart-daemon\n");
+    let f = &report.failures[0];
+    assert_eq!(f.line, 2);
+    assert_eq!(
+        f.message,
+        "`#@ at-once 2` needs 2 docker commands right after it"
+    );
+    // Two commands at once: both outcomes are checked, calls on the last.
+    let ok = run_text(
+        "#@ plugin p volume\n#@ at-once 2\n\
+         docker volume create -d p v1\n#> output \"v1\"\n\
+         docker volume create -d p v1\n#> output \"v1\"\n",
+    );
+    assert!(ok.passed(), "{:?}", ok.failures);
+    let texts: Vec<&str> = ok.steps.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts[1], "#@ at-once 2");
+    assert!(ok.steps[2].calls.is_empty());
+    assert!(ok.steps[3]
+        .calls
+        .iter()
+        .any(|c| c.method == "VolumeDriver.Create"));
 }

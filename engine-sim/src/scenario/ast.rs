@@ -409,6 +409,9 @@ pub enum Directive {
     /// the ones named; a broken one fails the step (counterexamples of
     /// `drydock fuzz` use it).
     Check(CheckDirective),
+    /// `#@ at-once N`: the next N steps (docker commands) run concurrently,
+    /// as concurrent docker clients would; their plugin calls interleave.
+    AtOnce(usize),
     /// `#@ fault …`: make the engine↔plugin path misbehave (docs/faults.md).
     Fault(FaultDirective),
 }

@@ -35,6 +35,7 @@ const DIRECTIVES: &[(&str, &str)] = &[
     ("restart-plugin", "#@ restart-plugin NAME"),
     ("user", "#@ user CN | #@ user none"),
     ("check", "#@ check PLUGIN [INVARIANT…]"),
+    ("at-once", "#@ at-once N"),
     ("fault", FAULT_USAGE),
     ("sleep", "#@ sleep DURATION"),
     ("replay", "#@ replay skip: REASON"),
@@ -94,6 +95,7 @@ pub(crate) fn parse_directive(text: &str, start: Pos) -> Result<Parsed> {
         "restart-plugin" => restart_plugin,
         "user" => user,
         "check" => check,
+        "at-once" => at_once,
         "fault" => fault,
         "sleep" => sleep,
         _ => {
@@ -320,6 +322,30 @@ fn check(name: &Word, args: &[Word]) -> Result<Parsed> {
         plugin,
         invariants: names,
     })))
+}
+
+/// `#@ at-once N`: 2 to 16 following docker commands run concurrently.
+fn at_once(name: &Word, args: &[Word]) -> Result<Parsed> {
+    match args {
+        [n] => match n.text.parse::<usize>() {
+            Ok(count @ 2..=16) => Ok(Parsed::Step(Directive::AtOnce(count))),
+            _ => Err(usage_error(
+                n.pos,
+                &name.text,
+                &format!("N must be a number from 2 to 16, not `{}`", n.text),
+            )),
+        },
+        [] => Err(usage_error(
+            name.pos,
+            &name.text,
+            "`#@ at-once` needs how many commands",
+        )),
+        [_, extra, ..] => Err(usage_error(
+            extra.pos,
+            &name.text,
+            "`#@ at-once` takes one number",
+        )),
+    }
 }
 
 fn user(name: &Word, args: &[Word]) -> Result<Parsed> {

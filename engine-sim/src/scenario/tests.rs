@@ -652,6 +652,11 @@ fn check_directive() {
             &check(&["volume.mounted-iff-held", "engine.unmount-was-mounted"])
         ]
     );
+    let at_once = parse_ok("#@ at-once 3\n");
+    assert_eq!(
+        at_once.steps[0].kind,
+        StepKind::Directive(Directive::AtOnce(3))
+    );
 }
 
 #[test]
@@ -716,8 +721,8 @@ fn directives() {
 #[test]
 fn directive_errors() {
     let cases = [
-        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, sleep, replay)"),
-        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, fault, sleep, replay)"),
+        ("#@", "t.scenario:1:3: empty `#@` directive (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, at-once, fault, sleep, replay)"),
+        ("#@ faults gvol Mount", "t.scenario:1:4: unknown directive `#@ faults` (supported: plugin, authorization-plugin, restart-daemon, restart-plugin, user, check, at-once, fault, sleep, replay)"),
         ("#@ plugin gvol", "t.scenario:1:11: `#@ plugin` needs a NAME and a KIND (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
         ("#@ plugin g/vol volume", "t.scenario:1:11: invalid plugin name `g/vol`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
         ("#@ plugin gvol Volume", "t.scenario:1:16: invalid plugin KIND `Volume`: expected an identifier such as volume, authz or ipam, or `exec` (usage: #@ plugin NAME KIND [key=value…] | #@ plugin NAME exec -- COMMAND [ARG…])"),
@@ -733,6 +738,9 @@ fn directive_errors() {
         ("#@ user", "t.scenario:1:4: `#@ user` needs a CN or `none` (usage: #@ user CN | #@ user none)"),
         ("#@ user 'bob", "t.scenario:1:9: unterminated single-quoted string (the quote opened here is never closed)"),
         ("#@ user bob\\", "t.scenario:1:12: a backslash at the end of a `#@` line escapes nothing (directives are one line)"),
+        ("#@ at-once", "t.scenario:1:4: `#@ at-once` needs how many commands (usage: #@ at-once N)"),
+        ("#@ at-once 1", "t.scenario:1:12: N must be a number from 2 to 16, not `1` (usage: #@ at-once N)"),
+        ("#@ at-once 2 3", "t.scenario:1:14: `#@ at-once` takes one number (usage: #@ at-once N)"),
         ("#@ check", "t.scenario:1:4: `#@ check` needs a PLUGIN (usage: #@ check PLUGIN [INVARIANT…])"),
         ("#@ check p/q", "t.scenario:1:10: invalid plugin name `p/q`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
         ("#@ check p Volume.Mount", "t.scenario:1:12: `Volume.Mount` is not an invariant name such as volume.mounted-iff-held (usage: #@ check PLUGIN [INVARIANT…])"),
