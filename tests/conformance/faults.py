@@ -31,7 +31,7 @@ scenario's `#>` expectations against the real recording, and prints one verdict 
     clear [PLUGIN]              faults disarmed
 A fault before the first `docker` line that makes a plugin absent (`late`, `stale-socket`) keeps it from being
 started before dockerd. Durations are real here: a scenario with a 2 minute timeout takes 2 minutes. After a
-`hang` fault each command is cut off after 30 s (the Rust check reads that as "dockerd would hang here").
+`hang` fault the next command (each later one for `always`) is cut off after 30 s (the Rust check reads that as "dockerd would hang here").
 `#@ replay skip:` lines are not honoured (they are for volume.py's plain replay); `busybox` is tagged from the
 sandbox's bb:latest before the first line. Every plugin gets faultplug's `sdk_empty` option: drydock's golden
 kinds are built on its SDK, which answers an empty request body (dockerd's retry after a drop) with a 400,
@@ -124,6 +124,7 @@ def parse(path):
     name = os.path.splitext(os.path.basename(path))[0]
     specs, authz, steps, absent, reason = {}, [], [], set(), None
     seen_docker = False
+    placed = set()  # plugins a `late` fault starts (a later `#@ plugin` line must not start them again)
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     i = 0
@@ -157,8 +158,18 @@ def parse(path):
             # sdk_empty: drydock's golden kinds are built on its SDK, which refuses an empty body with a 400
             # where recplug reads it as {} (what a plugin answers to dockerd's empty-body retry)
             specs[words[1]] = ",".join(["%s=%s" % (words[1], KINDS[words[2]])] + words[3:] + ["sdk_empty"])
+            if seen_docker:
+                # declared between commands: it starts here (unless a `late` fault starts it)
+                absent.add(words[1])
+                if words[1] not in placed:
+                    steps.append("!start " + words[1])
         elif words[0] == "authorization-plugin":
             authz += words[1:]
+        elif words[0] == "sleep":
+            try:
+                steps.append("!sleep %g" % seconds(words[1]))
+            except (IndexError, ValueError) as e:
+                reason = reason or "directive `%s`: %s" % (line, e)
         elif words[0] == "restart-daemon":
             steps.append("#restart")
         elif words[0] == "restart-plugin":
@@ -173,14 +184,13 @@ def parse(path):
                     steps.append("!kill-for %s %g" % (args[0], seconds(args[3])) if len(args) > 3
                                  else "!kill " + args[0])
                 elif args[1] == "stale-socket":
-                    if seen_docker:
-                        steps.append("!stale " + args[0])
-                    else:
+                    if not seen_docker:
                         absent.add(args[0])
-                        steps.append("!stale " + args[0])
+                    steps.append("!stale " + args[0])
                 elif args[1] == "late":
                     if not seen_docker:
                         absent.add(args[0])
+                    placed.add(args[0])
                     steps.append("!late %s %g" % (args[0], seconds(args[2])))
                 else:
                     steps.append("!fault %s %s" % (args[0], call_fault(args[1:])))
@@ -194,12 +204,18 @@ def parse(path):
     # drydock knows `busybox` as an image; the sandbox has the same busybox imported as bb:latest
     case["setup"] = ["docker tag bb:latest busybox:latest"]
     if any(s.startswith("!fault") and ":hang" in s for s in steps):
-        # a hang never ends on a real dockerd: cut each later command off after 30 s (reported as a hang)
-        out, hanging = [], False
+        # a hang never ends on a real dockerd: the command after a hang fault (every later one for `always`) is
+        # cut off after 30 s, which the check reads as "dockerd would hang here"
+        out, next_only, always = [], False, False
         for s in steps:
-            hanging = hanging or (s.startswith("!fault") and ":hang" in s)
-            if hanging and not s.startswith(("!", "#")):
+            if s.startswith("!fault") and ":hang" in s:
+                always = always or ":hang*always" in s
+                next_only = True
+            elif s.startswith("!clear"):
+                always = False
+            if (next_only or always) and not s.startswith(("!", "#")):
                 out.append("!timeout 30")
+                next_only = False
             out.append(s)
         case["steps"] = out
     return case, reason

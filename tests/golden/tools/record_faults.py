@@ -27,6 +27,7 @@ Case plugins listed in `absent` are not started before dockerd (a `!start` or `!
 """
 
 import argparse
+import calendar
 import hashlib
 import json
 import os
@@ -569,6 +570,7 @@ class Recorder:
         rewrites the private data directory to the canonical one."""
         with open(self.out, encoding="utf-8") as f:
             lines = [json.loads(ln) for ln in f if ln.strip()]
+        lines = merge(lines, retry_events(os.path.join(self.dir, "dockerd.log")))
         last = None
         for ln in lines:
             if "mark" in ln:
@@ -585,6 +587,45 @@ class Recorder:
         text = "".join(json.dumps(ln) + "\n" for ln in lines).replace(self.datadir, CANONICAL_DATADIR)
         with open(self.out, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+RETRY = re.compile(r'^time="([^"]+)" .*Unable to connect to plugin: (?:[^ ]*/)?([^/ ]+)\.sock(/[^:]+): (.*), '
+                   r'retrying in ([0-9.]+)(ms|s)"?')
+
+
+def retry_events(log_path):
+    """dockerd's `Unable to connect to plugin: …, retrying in Ns` log lines as trace events: the attempts the
+    plugin never saw (a refused dial) are visible only there."""
+    out = []
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for ln in f:
+                m = RETRY.match(ln)
+                if not m:
+                    continue
+                stamp, frac = m.group(1).rstrip("Z"), 0.0
+                if "." in stamp:
+                    stamp, digits = stamp.split(".")
+                    frac = float("0." + digits)
+                t = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) + frac
+                wait = float(m.group(5)) / (1000 if m.group(6) == "ms" else 1)
+                out.append({"event": "dockerd-retry", "t": t, "plugin": m.group(2), "path": m.group(3),
+                            "error": m.group(4).replace('\\"', '"'), "retry_in": wait})
+    except OSError:
+        pass
+    return out
+
+
+def merge(lines, events):
+    """Inserts timed EVENTS among LINES after the last line (with a time) that is not later."""
+    if not events:
+        return lines
+    out, events = [], sorted(events, key=lambda e: e["t"])
+    for ln in lines:
+        while events and "t" in ln and events[0]["t"] < ln["t"]:
+            out.append(events.pop(0))
+        out.append(ln)
+    return out + events
 
 
 def short(v, n=160):
@@ -604,7 +645,8 @@ def show(path, log=False):
                 cmd = " (%s)" % r["cmd"] if "cmd" in r else ""
                 print("  => rc=%s %.1fs%s %s" % (r["rc"], r.get("secs", 0), cmd, r["out"].replace("\n", " | ")))
             elif "event" in d:
-                print("  %+8.3f %s %s %s" % (d.get("dt", 0), d["plugin"], d.get("path", "/")[1:], d["event"]))
+                extra = " (%s, retrying in %gs)" % (d["error"][-60:], d["retry_in"]) if "retry_in" in d else ""
+                print("  %+8.3f %s %s %s%s" % (d.get("dt", 0), d["plugin"], d.get("path", "/")[1:], d["event"], extra))
             elif "dockerd_log" in d:
                 if log:
                     for x in d["dockerd_log"]:
