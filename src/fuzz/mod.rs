@@ -340,8 +340,11 @@ pub async fn run_case(opts: &FuzzOptions, case: &[Group]) -> anyhow::Result<Case
                 let outcome = run_step(one, &engine, &mut launcher).await?;
                 result.outcomes.push(outcome);
             } else {
+                // Each bounded, so a `--fault … hang` cannot hang the fuzzer.
                 let futs = g.iter().map(|s| match &s.kind {
-                    StepKind::Action(a) => engine.docker(&a.command),
+                    StepKind::Action(a) => {
+                        crate::run::faults::bounded(&engine, engine.docker(&a.command))
+                    }
                     _ => unreachable!("a group runs actions only"),
                 });
                 result.outcomes.extend(join_all(futs.collect()).await);
