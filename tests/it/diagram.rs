@@ -571,3 +571,91 @@ async fn a_failed_start_inside_docker_run_is_answered_in_red() {
         "{texts:#?}"
     );
 }
+
+/// One docker command's arrows as tokens: `API <method> <uri>` for a
+/// request, `answer` for its answer, `<plugin> <method>` for a plugin call;
+/// IDs replaced by `<id>`.
+fn tokens_of_group(g: &diagram::Group, d: &Diagram) -> Vec<String> {
+    g.messages
+        .iter()
+        .filter(|m| !m.reply || m.to == diagram::CLI)
+        .map(|m| match (m.from, m.to) {
+            (diagram::CLI, _) => format!("API {}", m.text),
+            (_, diagram::CLI) => "answer".to_owned(),
+            (_, p) => format!(
+                "{} {}",
+                d.participants[p].name,
+                m.text.split(' ').next().unwrap()
+            ),
+        })
+        .map(|t| without_ids(&t))
+        .collect()
+}
+
+fn without_ids(text: &str) -> String {
+    let ids = regex::Regex::new(r"[0-9a-f]{12}[0-9a-f]*…?").unwrap();
+    ids.replace_all(text, "<id>").into_owned()
+}
+
+/// The same tokens from a real dockerd recording, where an authz plugin saw
+/// every API request (AuthZReq on arrival, AuthZRes after the handler).
+fn tokens_of_recording(step: &drydock_engine::compare::TraceStep) -> Vec<String> {
+    use drydock_sdk::wire::authz::AuthzRequest;
+    let mut out = Vec::new();
+    for c in &step.calls {
+        let authz = || serde_json::from_value::<AuthzRequest>(c.request.clone()).unwrap();
+        match c.method.as_str() {
+            "AuthZPlugin.AuthZReq" => {
+                let r = authz();
+                if r.request_uri != "/_ping" {
+                    out.push(format!("API {} {}", r.request_method, r.request_uri));
+                }
+            }
+            "AuthZPlugin.AuthZRes" => {
+                if authz().request_uri != "/_ping" {
+                    out.push("answer".to_owned());
+                }
+            }
+            "Plugin.Activate" if c.plugin == "rec-authz" => {}
+            m => out.push(format!("{} {m}", c.plugin)),
+        }
+    }
+    out.iter().map(|t| without_ids(t)).collect()
+}
+
+/// The order a diagram draws — which requests caused which plugin calls,
+/// and when each request was answered — is the order a real dockerd 20.10
+/// showed an authz plugin in these recordings.
+#[tokio::test]
+async fn requests_and_calls_nest_as_in_real_dockerd_recordings() {
+    for file in ["v-in-use.jsonl", "v-lifecycle.jsonl"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(file);
+        let golden =
+            drydock_engine::compare::load_golden(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let (text, expected, _) = super::golden::scenario_for(&golden);
+        let scenario = parse(file, text.as_bytes()).unwrap();
+        let opts = RunOptions {
+            keep_going: true,
+            ..Default::default()
+        };
+        let report = run_scenario(&scenario, &opts).await;
+        let d = diagram::from_report(&report, &Default::default());
+        let commands: Vec<&diagram::Group> = d
+            .groups
+            .iter()
+            .filter(|g| g.kind == diagram::GroupKind::Command)
+            .collect();
+        assert_eq!(commands.len(), expected.len(), "{file}");
+        for (g, want) in commands.iter().zip(&expected) {
+            assert_eq!(g.label, want.command, "{file}");
+            assert_eq!(
+                tokens_of_group(g, &d),
+                tokens_of_recording(want),
+                "{file}: {}",
+                g.label
+            );
+        }
+    }
+}
