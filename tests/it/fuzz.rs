@@ -647,3 +647,91 @@ fn at_once_needs_its_commands_right_after_it() {
         .iter()
         .any(|c| c.method == "VolumeDriver.Create"));
 }
+
+// ---- the command line ----
+
+fn drydock(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_fuzz_command_prints_its_seed_writes_the_counterexample_and_reports_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ce.scenario");
+    let out = out.to_str().unwrap();
+    let broken = [
+        "fuzz",
+        "--plugin",
+        "p",
+        "--kind",
+        "broken-volume-unmount",
+        "--cases",
+        "300",
+        "--seed",
+        "5",
+        "--no-restart-plugin",
+        "--out",
+        out,
+    ];
+    let (code, stdout, stderr) = drydock(&[&broken[..], &["--format", "json"]].concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("drydock fuzz: seed 5"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["seed"], 5);
+    assert_eq!(doc["failure"]["invariant"], "volume.mounted-iff-held");
+    assert_eq!(doc["failure"]["reproduced"], true);
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        doc["failure"]["scenario"].as_str().unwrap()
+    );
+    // The file fails `drydock run` with the invariant's message.
+    let (code, stdout, _) = drydock(&["run", out]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("invariant volume.mounted-iff-held broken"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = drydock(&[&broken[..], &["--format", "junit"]].concat());
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains(r#"<testsuite name="drydock fuzz" tests="1" failures="1""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"<failure message="volume.mounted-iff-held: "#),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = drydock(&[&broken[..], &["--format", "text"]].concat());
+    assert_eq!(code, 1);
+    assert!(stdout.contains("seed 5 (repeat with --seed 5)"), "{stdout}");
+    assert!(stdout.contains("fails the same way"), "{stdout}");
+
+    let (code, stdout, stderr) = drydock(&[
+        "fuzz",
+        "--plugin",
+        "p",
+        "--kind",
+        "volume",
+        "--protocol",
+        "all",
+        "--cases",
+        "40",
+        "--seed",
+        "9",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("every invariant held"), "{stdout}");
+    assert!(stdout.contains("40 cases in"), "{stdout}");
+}
