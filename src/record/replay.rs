@@ -227,6 +227,75 @@ const HANDSHAKE: &[&str] = &[
     "NetworkDriver.GetCapabilities",
 ];
 
+/// Makes an authz call's request comparable between a real host and the
+/// simulation: the Engine API bodies it carries (base64) lose what depends
+/// on the host and not on the plugin — build details of `/version`, the
+/// data-root paths of `local` volumes, creation times, the details of
+/// network listings (names kept, sorted) — and are stored back in one JSON
+/// encoding.
+fn normalise_authz(call: &mut TraceCall) {
+    use drydock_sdk::wire::authz::AuthzRequest;
+    if !call.method.starts_with("AuthZPlugin.") {
+        return;
+    }
+    let Ok(mut req) = serde_json::from_value::<AuthzRequest>(call.request.clone()) else {
+        return;
+    };
+    let uri = req.request_uri.clone();
+    let canonical = |body: &mut Option<Vec<u8>>| {
+        let Some(bytes) = body.as_ref() else {
+            return;
+        };
+        let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else {
+            return;
+        };
+        if uri.ends_with("/version") {
+            v = Value::String("<version details>".into());
+        }
+        without_host_details(&mut v);
+        if uri.contains("/networks") {
+            v = names_only(&v);
+        }
+        *body = Some(v.to_string().into_bytes());
+    };
+    canonical(&mut req.request_body);
+    canonical(&mut req.response_body);
+    if let Ok(v) = serde_json::to_value(&req) {
+        call.request = v;
+    }
+}
+
+/// Local volumes live under the daemon's data root, which differs by host,
+/// and creation times are the host's clock (compare ignores `CreatedAt` in
+/// plain JSON; inside a base64 body it cannot see it).
+fn without_host_details(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("Driver").and_then(Value::as_str) == Some("local") {
+                m.remove("Mountpoint");
+            }
+            m.remove("CreatedAt");
+            m.values_mut().for_each(without_host_details);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_host_details),
+        _ => {}
+    }
+}
+
+/// Network listings carry the host's bridges, subnets and creation times,
+/// in Go map order: keep which networks, sorted by name.
+fn names_only(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => {
+            let mut names: Vec<Value> = items.iter().map(names_only).collect();
+            names.sort_by_key(|n| n.to_string());
+            Value::Array(names)
+        }
+        Value::Object(m) => m.get("Name").cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
 fn rewrite(v: &mut Value, rewrites: &[(String, String)]) {
     match v {
         Value::String(s) => {
@@ -389,10 +458,13 @@ pub async fn replay(recording: &Recording, opts: &ReplayOptions) -> anyhow::Resu
         }
         if dropped > 0 {
             notes.push(format!(
-                "the recording has no Plugin.Activate (dockerd had activated {} before recording began): the replay's {dropped} handshake call(s) before the first restart are not compared",
+                "the recorded commands found {} activated already (dockerd activated it before the first command): the replay's {dropped} handshake call(s) before the first restart are not compared",
                 opts.plugin
             ));
         }
+    }
+    for s in expected.iter_mut().chain(actual.iter_mut()) {
+        s.calls.iter_mut().for_each(normalise_authz);
     }
     let plugin = opts.plugin.clone();
     let difference = compare(&expected, &actual, |p| p == plugin).err();

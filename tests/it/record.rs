@@ -832,3 +832,37 @@ async fn a_plugin_on_tcp_is_recorded_as_one_on_a_socket() {
     assert!(calls.iter().all(|c| c["status"] == 200), "{text}");
     assert_eq!(r.calls("p"), calls.len());
 }
+
+/// The reference authz plugin behind `drydock record` under a real dockerd
+/// started with `--authorization-plugin`: every API request of four docker
+/// commands, one denied at request time, replays identically once the host's
+/// details in the Engine API bodies (creation times, data-root paths) are
+/// set aside.
+#[tokio::test]
+async fn a_real_dockerd_authz_recording_replays_identically() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
+    let text = std::fs::read_to_string(dir.join("authz-reference.jsonl")).unwrap();
+    let policy = dir.join("authz-reference.policy");
+    let mut opts = options(
+        Launch::Kind("authz".into(), vec![format!("policy={}", policy.display())]),
+        TransportKind::InProcess,
+    );
+    opts.plugin = "dryauthz".into();
+    let r = replay_text(&text, &opts).await;
+    assert_eq!(r.difference, None, "{}", r.scenario);
+    assert!(r.scenario.contains("#@ authorization-plugin dryauthz\n"));
+    let denied = &r.expected[1];
+    assert_eq!(denied.command, "docker volume create secret");
+    assert_eq!(denied.ok, Some(false));
+    // A policy that allows everything lets the denied volume through: the
+    // replay reports the command that now succeeds.
+    let allow_all = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(allow_all.path(), "default allow\n").unwrap();
+    opts.launch = Launch::Kind(
+        "authz".into(),
+        vec![format!("policy={}", allow_all.path().display())],
+    );
+    let d = replay_text(&text, &opts).await.difference.unwrap();
+    assert_eq!(d.step, 1, "{d}");
+    assert_eq!(d.message, "expected failure, got success (secret)");
+}
