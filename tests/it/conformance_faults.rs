@@ -16,13 +16,11 @@
 //! connection at its timeout) and rounded to 100 ms: dockerd's own waits are
 //! whole seconds, the rest is scheduling noise.
 
+use drydock::run::faults::{fmt_duration, HANG_LIMIT, HANG_PREFIX};
 use drydock_engine::scenario::{parse_file, Directive, ObservedCall, Outcome, StepKind, Vars};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// How drydock's runner words an outcome it gave up on (src/run/faults.rs).
-const HANG_PREFIX: &str = "dockerd would hang here";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -109,41 +107,85 @@ fn rounded(secs: f64) -> Duration {
 
 /// Groups one step's request lines into calls: a request to the same plugin
 /// and method as a call still without an answer (and not ended by dockerd
-/// closing it) is that call's retry.
+/// closing it) is that call's retry. dockerd's `retrying in Ns` log lines
+/// (`dockerd-retry` events) complete the count: an attempt whose dial was
+/// refused never reached the plugin, so only the log shows it.
 fn calls_of(step: &RealStep) -> Vec<ObservedCall> {
     struct Open {
         call: ObservedCall,
         first_t: f64,
         end_t: f64,
+        /// dockerd closed the connection (its timeout): the call is over.
         closed: bool,
+        /// Whether the first attempt's body was empty (`None`: not read).
         first_empty: Option<bool>,
+        /// The last attempt reached the plugin, failed, and no retry line
+        /// has accounted for it yet.
+        visible_failure: bool,
+        /// A retry line announced the next attempt for this time.
+        next_due: Option<f64>,
     }
+    let same = |o: &Open, plugin: &str, method: &str| {
+        o.call.plugin == plugin && o.call.method == method && o.call.status.is_none() && !o.closed
+    };
     let mut calls: Vec<Open> = Vec::new();
     for line in &step.requests {
         let t = line["t"].as_f64().unwrap_or_default();
         let plugin = line["plugin"].as_str().unwrap_or_default();
-        if line.get("event").and_then(Value::as_str) == Some("client-gone") {
-            let path = line["path"].as_str().unwrap_or_default();
-            if let Some(open) = calls
-                .iter_mut()
-                .rev()
-                .find(|o| o.call.plugin == plugin && format!("/{}", o.call.method) == path)
-            {
-                open.end_t = t;
-                open.closed = true;
-                // The answer, if the plugin had one ready, was never read.
-                open.call.response = None;
-                open.call.status = None;
+        let path = line["path"].as_str().unwrap_or_default();
+        let method = path.trim_start_matches('/');
+        match line.get("event").and_then(Value::as_str) {
+            Some("client-gone") => {
+                if let Some(open) = calls
+                    .iter_mut()
+                    .rev()
+                    .find(|o| o.call.plugin == plugin && o.call.method == method)
+                {
+                    open.end_t = t;
+                    open.closed = true;
+                    // The answer, if the plugin had one ready, was never read.
+                    open.call.response = None;
+                    open.call.status = None;
+                }
+                continue;
             }
-            continue;
+            Some("dockerd-retry") => {
+                let due = t + line["retry_in"].as_f64().unwrap_or_default();
+                match calls.iter_mut().rev().find(|o| same(o, plugin, method)) {
+                    Some(open) if open.visible_failure => {
+                        open.visible_failure = false;
+                        open.next_due = Some(due);
+                    }
+                    Some(open) => {
+                        // The announced attempt was made but never reached the plugin.
+                        open.call.attempts += 1;
+                        open.end_t = t;
+                        open.next_due = Some(due);
+                    }
+                    None => calls.push(Open {
+                        call: ObservedCall {
+                            plugin: plugin.to_owned(),
+                            method: method.to_owned(),
+                            request: Value::Null,
+                            response: None,
+                            status: None,
+                            attempts: 1,
+                            empty_body_retry: false,
+                            engine_time: Duration::ZERO,
+                        },
+                        first_t: t,
+                        end_t: t,
+                        closed: false,
+                        first_empty: None,
+                        visible_failure: false,
+                        next_due: Some(due),
+                    }),
+                }
+                continue;
+            }
+            Some(_) => continue,
+            None => {}
         }
-        if line.get("event").is_some() {
-            continue;
-        }
-        let method = line["path"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_start_matches('/');
         let status = line["status"].as_u64().map(|s| s as u16);
         let response = status.map(|_| line["resp"].clone());
         let fault = line["fault"].as_str().unwrap_or_default();
@@ -159,21 +201,19 @@ fn calls_of(step: &RealStep) -> Vec<ObservedCall> {
             _ => t,
         };
         let empty = line["empty"].as_bool();
-        let retry = calls.iter_mut().rev().find(|o| {
-            o.call.plugin == plugin
-                && o.call.method == method
-                && o.call.status.is_none()
-                && !o.closed
-                && !fault.contains(":hang")
-        });
-        match retry {
+        let hangs = fault.contains(":hang");
+        match calls.iter_mut().rev().find(|o| {
+            same(o, plugin, method) && (o.visible_failure || o.next_due.is_some()) && !hangs
+        }) {
             Some(open) => {
                 open.call.attempts += 1;
                 open.call.status = status;
                 open.call.response = response;
                 open.end_t = answered_at;
+                open.next_due = None;
+                open.visible_failure = status.is_none();
                 if open.call.request.is_null() && open.first_empty.is_none() {
-                    // The first attempt's body was never read: a later one shows it.
+                    // The first attempt's body was never seen: a later one shows it.
                     if let Some(body) = request_body(line) {
                         open.call.request = body;
                     }
@@ -197,12 +237,19 @@ fn calls_of(step: &RealStep) -> Vec<ObservedCall> {
                 end_t: answered_at,
                 closed: false,
                 first_empty: empty,
+                visible_failure: status.is_none() && !hangs,
+                next_due: None,
             }),
         }
     }
     calls
         .into_iter()
         .map(|mut o| {
+            if let Some(due) = o.next_due {
+                // dockerd made the announced last attempt (refused) and gave up.
+                o.call.attempts += 1;
+                o.end_t = due;
+            }
             o.call.engine_time = rounded(o.end_t - o.first_t);
             o.call
         })
@@ -227,7 +274,11 @@ fn daemon_message(out: &str) -> String {
 }
 
 /// How the step ended, in drydock's terms. A command the replay had to cut
-/// off (rc 124) is a hang: dockerd was still waiting on the unanswered calls.
+/// off (rc 124, after 30 s) is a hang: dockerd was still waiting on the calls
+/// the plugin never answered. It reads as drydock's runner words a step it
+/// gives up on (src/run/faults.rs), whose limit is its own, not dockerd's:
+/// what the real run shows is that those calls were still unanswered, with
+/// dockerd waiting, when the command was cut off.
 fn outcome_of(step: &RealStep, calls: &[ObservedCall]) -> Outcome {
     match step.rc {
         Some(0) => Outcome::ok(step.stdout.clone()),
@@ -238,9 +289,9 @@ fn outcome_of(step: &RealStep, calls: &[ObservedCall]) -> Outcome {
                 .map(|c| format!("{} {}", c.plugin, c.method))
                 .collect();
             Outcome::failed(format!(
-                "{HANG_PREFIX}: no answer from {} after {:.0}s on the real dockerd (the replay cut the command off there)",
+                "{HANG_PREFIX}: no answer from {} within {} of engine time, and dockerd 20.10 sets no timeout on this call",
                 waiting.join(", "),
-                step.secs
+                fmt_duration(HANG_LIMIT)
             ))
         }
         _ => Outcome::failed(daemon_message(&format!("{}\n{}", step.stderr, step.stdout))),
@@ -268,6 +319,12 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
         let r = real
             .next()
             .ok_or_else(|| format!("line {}: the recording has no step for it", step.line))?;
+        if r.rc.is_none() {
+            return Err(format!(
+                "line {}: the recording has no result for `{}` (an interrupted replay?)",
+                step.line, r.command
+            ));
+        }
         let calls = calls_of(r);
         let outcome = outcome_of(r, &calls);
         step.check(&outcome, &calls, &mut vars).map_err(|m| {
@@ -342,4 +399,40 @@ fn retries_are_grouped_into_one_call() {
     assert_eq!((get.attempts, get.status), (1, None));
     assert_eq!(get.engine_time, Duration::from_secs(60));
     assert_eq!(outcome_of(&steps[0], &calls).error.as_deref(), Some("boom"));
+}
+
+/// The check is not vacuous: the mount-drop recording edited so that dockerd
+/// "did not retry" (the empty-body resend removed) or "said something else"
+/// fails it.
+#[test]
+fn an_edited_fault_recording_is_caught() {
+    let path = root().join("tests/golden/faults/conformance/mount-drop.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the mount-drop recording is committed");
+    check_text("mount-drop", &text).expect("the unedited recording meets its scenario");
+
+    let lines: Vec<&str> = text.lines().collect();
+    let resend = lines
+        .iter()
+        .position(|l| {
+            l.contains("\"path\": \"/VolumeDriver.Mount\"") && l.contains("\"empty\": true")
+        })
+        .expect("the recording has an empty-body resend of Mount");
+    let without_retry: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != resend)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let err = check_text("mount-drop", &without_retry).unwrap_err();
+    assert!(err.contains("VolumeDriver.Mount"), "{err}");
+
+    // dockerd's text for the first failed start, as the CLI printed it (in
+    // the result's `out` and `stderr`)
+    let other_text = text.replacen(
+        "error while mounting volume ''",
+        "error while mounting volume 'vol'",
+        2,
+    );
+    assert_ne!(other_text, text);
+    assert!(check_text("mount-drop", &other_text).is_err());
 }
