@@ -833,6 +833,36 @@ async fn a_plugin_on_tcp_is_recorded_as_one_on_a_socket() {
     assert_eq!(r.calls("p"), calls.len());
 }
 
+/// The reference IPAM plugin, on TCP, behind `drydock record` under a real
+/// dockerd: pools, gateways, a static address, connect and disconnect.
+#[tokio::test]
+async fn a_real_dockerd_ipam_recording_replays_identically() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings/ipam-reference.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut opts = options(
+        Launch::Kind("ipam".into(), Vec::new()),
+        TransportKind::InProcess,
+    );
+    opts.plugin = "dryipam".into();
+    let r = replay_text(&text, &opts).await;
+    assert_eq!(r.difference, None, "{}", r.scenario);
+    assert_eq!(r.expected.len(), 8);
+    let methods: Vec<&str> = r
+        .expected
+        .iter()
+        .flat_map(|s| &s.calls)
+        .map(|c| c.method.as_str())
+        .collect();
+    for m in [
+        "IpamDriver.RequestPool",
+        "IpamDriver.RequestAddress",
+        "IpamDriver.ReleaseAddress",
+        "IpamDriver.ReleasePool",
+    ] {
+        assert!(methods.contains(&m), "{m} missing in {methods:?}");
+    }
+}
+
 /// The reference authz plugin behind `drydock record` under a real dockerd
 /// started with `--authorization-plugin`: every API request of four docker
 /// commands, one denied at request time, replays identically once the host's
