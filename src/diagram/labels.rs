@@ -62,6 +62,13 @@ pub fn latency(micros: u64) -> String {
     }
 }
 
+/// What a request is for, in one word: the last segment of its path
+/// (`start`, `wait`, `attach`), to say which open request an answer closes.
+pub fn endpoint(uri: &str) -> &str {
+    let path = uri.split('?').next().unwrap_or(uri);
+    path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path)
+}
+
 /// The engine's answer to the CLI for a request to `uri`: the status, or the
 /// error dockerd returned.
 pub fn api_answer(uri: &str, status: Option<u16>, error: Option<&str>) -> String {
@@ -71,7 +78,7 @@ pub fn api_answer(uri: &str, status: Option<u16>, error: Option<&str>) -> String
         (Some(s), None) => s.to_string(),
         // The handler wrote no status of its own: the client saw Go's
         // implicit 200, or for attach the 101 of the upgraded stream.
-        (None, None) if uri.contains("/attach?") => "101 (stream ended)".to_owned(),
+        (None, None) if uri.contains("/attach?") => "101 stream ended".to_owned(),
         (None, None) => "200".to_owned(),
     };
     shorten_ids(&text)
@@ -437,6 +444,16 @@ mod tests {
             shorten_ids("deadbeef cafe 10.0.0.1"),
             "deadbeef cafe 10.0.0.1"
         );
+    }
+
+    #[test]
+    fn answers_can_name_their_request() {
+        assert_eq!(
+            endpoint("/v1.41/containers/abc/wait?condition=next-exit"),
+            "wait"
+        );
+        assert_eq!(endpoint("/v1.41/containers/abc/start"), "start");
+        assert_eq!(endpoint("/_ping"), "_ping");
     }
 
     #[test]

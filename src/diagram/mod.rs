@@ -200,6 +200,11 @@ fn messages(step: &StepReport, plugins: &BTreeMap<String, usize>) -> Vec<Message
             next_call += 1;
         }
     };
+    // Requests still waiting for their answer: when several are (docker run
+    // opens attach and wait before start), or another request went out after
+    // it, an answer names its request.
+    let mut open: Vec<u64> = Vec::new();
+    let mut last_sent = None;
     for event in &step.requests {
         match event {
             ApiEvent::Request {
@@ -212,6 +217,8 @@ fn messages(step: &StepReport, plugins: &BTreeMap<String, usize>) -> Vec<Message
                 if quiet.contains(id) {
                     continue;
                 }
+                open.push(*id);
+                last_sent = Some(*id);
                 out.push(Message {
                     from: CLI,
                     to: ENGINE,
@@ -230,14 +237,23 @@ fn messages(step: &StepReport, plugins: &BTreeMap<String, usize>) -> Vec<Message
                 if quiet.contains(id) {
                     continue;
                 }
-                let uri = step.requests.iter().find_map(|e| match e {
-                    ApiEvent::Request { id: i, uri, .. } if i == id => Some(uri.as_str()),
-                    _ => None,
-                });
+                let uri = step
+                    .requests
+                    .iter()
+                    .find_map(|e| match e {
+                        ApiEvent::Request { id: i, uri, .. } if i == id => Some(uri.as_str()),
+                        _ => None,
+                    })
+                    .unwrap_or("");
+                let mut text = labels::api_answer(uri, *status, error.as_deref());
+                if open.len() > 1 || open.last() != Some(id) || last_sent != Some(*id) {
+                    text = format!("{text} ({})", labels::endpoint(uri));
+                }
+                open.retain(|o| o != id);
                 out.push(Message {
                     from: ENGINE,
                     to: CLI,
-                    text: labels::api_answer(uri.unwrap_or(""), *status, error.as_deref()),
+                    text,
                     reply: true,
                     error: error.is_some() || status.is_some_and(|s| s >= 400),
                 });

@@ -80,7 +80,7 @@ async fn every_request_and_call_becomes_an_arrow_in_order() {
         .position(|t| t.starts_with("VolumeDriver.Mount data id "))
         .expect("Mount call");
     assert!(start < mount, "{texts:#?}");
-    assert!(texts[start + 1..].contains(&"204"), "{texts:#?}");
+    assert!(texts[start + 1..].contains(&"204 (start)"), "{texts:#?}");
     // The refusal: red answer, the CLI's error under the group, no Remove.
     let refused = &d.groups[3];
     assert!(refused
