@@ -3,7 +3,7 @@
 
 For every `scenarios/faults/*.scenario` whose plugins are all golden kinds (`golden-volume`, `golden-authz`,
 `golden-ipam`, `golden-network`: they answer like tests/golden/tools/recplug.py) and which has no
-`#@ replay skip:` line: a private real dockerd (/work/shared/tools/dockerd-sandbox.sh, $SANDBOX overrides), one
+`#@ replay skip:` line: a private real dockerd (tests/realdockerd/sandbox.sh, $SANDBOX overrides), one
 tests/golden/tools/faultplug.py process per plugin, then the scenario's lines in order — `docker` lines run
 through bash, `#@ fault …` directives become the same fault in faultplug (table below), `#@ restart-daemon`
 restarts the sandbox, `#@ restart-plugin NAME` kills and restarts the plugin. The trace (format:
@@ -32,7 +32,7 @@ scenario's `#>` expectations against the real recording, and prints one verdict 
 A fault before the first `docker` line that makes a plugin absent (`late`, `stale-socket`) keeps it from being
 started before dockerd. Durations are real here: a scenario with a 2 minute timeout takes 2 minutes. After a
 `hang` fault the next command (each later one for `always`) is cut off after 30 s (the Rust check reads that as "dockerd would hang here").
-`#@ replay skip:` lines are not honoured (they are for volume.py's plain replay); `busybox` is tagged from the
+`#@ replay skip:` lines are not honoured (they are for run.py's plain replay); `busybox` is tagged from the
 sandbox's bb:latest before the first line. Every plugin gets faultplug's `sdk_empty` option: drydock's golden
 kinds are built on its SDK, which answers an empty request body (dockerd's retry after a drop) with a 400,
 where recplug reads it as {}.
@@ -145,7 +145,7 @@ def parse(path):
         if not head:
             continue
         if head[0] == "replay":
-            # Not honoured: it marks files the plain recplug replay (volume.py) cannot do; faultplug applies the
+            # Not honoured: it marks files the plain replay (run.py) cannot do; faultplug applies the
             # faults, and anything it cannot reproduce is reported below as a reason of its own.
             continue
         try:

@@ -105,7 +105,7 @@ fn scenario_for(case: &Case, golden: &[TraceStep]) -> (String, Vec<TraceStep>) {
 /// Makes an authz call comparable: base64 bodies decoded into JSON, and
 /// parts that differ between a real host and the simulation by design
 /// dropped (build details of `/version`, local volume paths on disk).
-fn normalise(call: &mut TraceCall) {
+pub(crate) fn normalise(call: &mut TraceCall) {
     if !call.method.starts_with("AuthZPlugin.") {
         return;
     }

@@ -71,7 +71,7 @@ fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTreeSet<Strin
 /// The golden driver's interface name is made from the random endpoint ID:
 /// check that it is, then compare it as such. The SDK always writes
 /// `DisableGatewayService`; an absent one means the same `false` to dockerd.
-fn normalise(steps: &mut [TraceStep]) {
+pub(crate) fn normalise(steps: &mut [TraceStep]) {
     for c in steps.iter_mut().flat_map(|s| s.calls.iter_mut()) {
         if let Some(serde_json::Value::Object(r)) = c.response.as_mut() {
             if r.get("DisableGatewayService") == Some(&serde_json::json!(false)) {

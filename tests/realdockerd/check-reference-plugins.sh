@@ -7,13 +7,14 @@
 #
 #   tests/realdockerd/check-reference-plugins.sh [--no-build]
 #
+# DRYDOCK_BIN=PATH runs another build of drydock (CI uses the debug one, with --no-build).
 # KEEP=1 keeps the work directory (logs, state, audit file) for inspection.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 sandbox=${DOCKERD_SANDBOX:-$here/sandbox.sh}
-bin=$repo/target/release/drydock
+bin=${DRYDOCK_BIN:-$repo/target/release/drydock}
 
 # ---------------------------------------------------------------------------------------------
 # Plumbing: logging, checks, cleanup

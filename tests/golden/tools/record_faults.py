@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """record_faults.py: records what a real dockerd 20.10 does when a legacy plugin misbehaves.
 
-For each case: a fresh sandbox (../../../../shared/tools/dockerd-sandbox.sh, overridable with $SANDBOX), one
+For each case: a fresh sandbox (tests/realdockerd/sandbox.sh, overridable with $SANDBOX), one
 faultplug.py process per plugin (so one can be killed and restarted alone), then the case's steps. Writes
 tests/golden/faults/<case>.jsonl; the format and the findings are in tests/golden/faults/README.md. Needs root.
 
@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.dirname(HERE)
 OUT = os.path.join(GOLDEN, "faults")
 FAULTPLUG = os.path.join(HERE, "faultplug.py")
-SANDBOX = os.environ.get("SANDBOX", os.path.normpath(os.path.join(GOLDEN, "../../../shared/tools/dockerd-sandbox.sh")))
+SANDBOX = os.environ.get("SANDBOX", os.path.normpath(os.path.join(GOLDEN, "../realdockerd/sandbox.sh")))
 WORK = os.environ.get("FAULTS_WORK", "/tmp/drydock-faults")
 CANONICAL_DATADIR = "/srv/plugin-data"
 BB = "bb:latest"
