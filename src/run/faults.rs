@@ -25,6 +25,11 @@ pub const HANG_LIMIT: Duration = Duration::from_secs(3600);
 /// How the outcome of a step given up at [`HANG_LIMIT`] starts.
 pub const HANG_PREFIX: &str = "dockerd would hang here";
 
+/// How much real time a step may take. Engine time is virtual, but a plugin
+/// that really never answers (a deadlocked program behind a socket) would
+/// still hold the runner for ever; this bounds that.
+pub const REAL_LIMIT: Duration = Duration::from_secs(120);
+
 /// Applies one `#@ fault` directive.
 pub async fn apply(
     fault: &FaultDirective,
@@ -89,7 +94,14 @@ where
 {
     let clock: &dyn Clock = &**engine.registry().clock();
     let mut step = std::pin::pin!(step);
-    match clock::timeout(clock, HANG_LIMIT, step.as_mut()).await {
+    let bounded = clock::timeout(clock, HANG_LIMIT, step.as_mut());
+    let Ok(result) = tokio::time::timeout(REAL_LIMIT, bounded).await else {
+        return Outcome::failed(format!(
+            "{HANG_PREFIX}: the step did not finish within {} of real time (a plugin is not answering)",
+            fmt_duration(REAL_LIMIT)
+        ));
+    };
+    match result {
         Ok(outcome) => outcome,
         Err(_) => {
             // Read the waiting calls before the step is dropped (which
