@@ -135,12 +135,26 @@ class Scenario:
             if kind not in REFERENCE:
                 return "`#@ restart-plugin` of a %s plugin: recplug keeps no state across a restart" % kind
             self.steps.append(("restart-plugin", words[1]))
+        elif words[0] == "fault":
+            return self._fault(words[1:])
         elif words[0] == "user":
             return "`#@ user` needs a TLS client certificate per user; the sandbox's dockerd listens on a " \
                 "plain unix socket"
         else:
             return "directive `#@ %s` has no replay on a real dockerd" % words[0]
         return None
+
+    def _fault(self, words):
+        """The one fault recplug can apply itself: a golden-volume plugin whose every Mount fails with a text
+        (recplug's mount_err: HTTP 500, the text and a newline), set before any command. Other faults are
+        replayed by faults.py."""
+        kinds = dict((p[0], p) for p in self.plugins)
+        if (len(words) == 6 and words[1:4] == ["VolumeDriver.Mount", "status", "500"] and words[5] == "always"
+                and kinds.get(words[0], (None, None))[1] == "golden-volume"
+                and not any(s[0] == "docker" for s in self.steps)):
+            kinds[words[0]][2].setdefault("mount_err", []).append(words[4])
+            return None
+        return "`#@ fault %s` has no recplug equivalent (tests/conformance/faults.py replays faults)" % " ".join(words)
 
     def _plugin(self, words):
         if len(words) < 2:
