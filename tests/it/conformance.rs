@@ -408,6 +408,43 @@ async fn an_edited_recording_is_caught() {
     assert!(e.contains("docker volume rm vol1"), "{e}");
 }
 
+/// The same for authz and IPAM recordings: a real dockerd that "did not"
+/// release an address, or "did not" ask the second plugin of a chain, is
+/// reported at that command.
+#[tokio::test]
+async fn edited_authz_and_ipam_recordings_are_caught() {
+    let cases = [
+        (
+            "ipam/run-network",
+            "\"Address\": \"10.70.0.50\"}",
+            "--ip 10.70.0.50",
+        ),
+        (
+            "authz/chain",
+            "\"plugin\": \"a2\", \"path\": \"/AuthZPlugin.AuthZReq\", \"req\": {\"RequestMethod\": \"POST\"",
+            "docker volume create x2",
+        ),
+    ];
+    for (key, dropped, command) in cases {
+        let path = root().join(format!("tests/golden/conformance/{key}.jsonl"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let edited: String = text
+            .lines()
+            .enumerate()
+            // The first line holding `dropped` goes.
+            .filter(|(i, l)| {
+                !(l.contains(dropped) && text.lines().position(|x| x.contains(dropped)) == Some(*i))
+            })
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        assert_ne!(edited, text, "{key}: nothing dropped");
+        let e = check_text(key, &edited, TransportKind::InProcess)
+            .await
+            .unwrap_err();
+        assert!(e.contains(command), "{key}: {e}");
+    }
+}
+
 /// Every scenario of the replayed directories is recorded, or says why it
 /// cannot be (`#@ replay skip: <reason>`), so a new scenario cannot land
 /// unchecked against the real dockerd.
