@@ -25,22 +25,28 @@ pub const TRASH: &str = ".drydock-trash";
 /// directory gets `mode` too.
 pub fn ensure(root: &Path, name: &VolumeName, mode: Mode, set_mode: bool) -> Result<bool, Error> {
     let path = root.join(name.as_str());
-    let created = match DirBuilder::new().mode(mode.bits()).create(&path) {
-        Ok(()) => true,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(Error::io("create volume directory", path)(e)),
-    };
-    if !created {
-        let meta = fs::symlink_metadata(&path).map_err(Error::io("inspect", &path))?;
-        if !meta.is_dir() {
-            let found = if meta.file_type().is_symlink() {
-                "a symbolic link"
-            } else {
-                "not a directory"
-            };
-            return Err(Error::NotADirectory { path, found });
+    // Look before making: on every first Mount the directory is usually there
+    // already, and one lstat is then the whole cost (mkdir-then-lstat was two
+    // system calls per lifecycle).
+    let created = match fs::symlink_metadata(&path) {
+        Ok(meta) => {
+            check_is_dir(&path, &meta)?;
+            false
         }
-    }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match DirBuilder::new().mode(mode.bits()).create(&path) {
+                Ok(()) => true,
+                // Made by someone else in between: check what it is.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let meta = fs::symlink_metadata(&path).map_err(Error::io("inspect", &path))?;
+                    check_is_dir(&path, &meta)?;
+                    false
+                }
+                Err(e) => return Err(Error::io("create volume directory", path)(e)),
+            }
+        }
+        Err(e) => return Err(Error::io("inspect", path)(e)),
+    };
     if created || set_mode {
         // mkdir's mode is filtered by the umask; set it explicitly so `mode`
         // means what the user said. The path was just checked (or made) to be
@@ -49,6 +55,23 @@ pub fn ensure(root: &Path, name: &VolumeName, mode: Mode, set_mode: bool) -> Res
             .map_err(Error::io("set permissions of", &path))?;
     }
     Ok(created)
+}
+
+/// Refuses anything at a volume's path but a real directory (a planted
+/// symbolic link would make dockerd mount whatever it points to).
+fn check_is_dir(path: &Path, meta: &fs::Metadata) -> Result<(), Error> {
+    if meta.is_dir() {
+        return Ok(());
+    }
+    let found = if meta.file_type().is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a directory"
+    };
+    Err(Error::NotADirectory {
+        path: path.to_path_buf(),
+        found,
+    })
 }
 
 /// Moves `root/name` (whatever it is) into the trash. Returns the trash path,
