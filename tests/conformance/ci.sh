@@ -26,7 +26,9 @@ cleanup() {
   [ -n "$pgid" ] && kill -TERM -- "-$pgid" 2>/dev/null
   local d
   for d in "$work"/*/; do
-    [ -f "$d/docker.pid" ] && "$sandbox" stop "$d"
+    # Also without a pid file: a dockerd that got the signal removes it, its
+    # network namespace stays until `stop`.
+    [ -d "$d/data" ] && "$sandbox" stop "$d"
   done
   rm -rf "$work"
 }
