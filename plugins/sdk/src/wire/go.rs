@@ -122,15 +122,23 @@ pub enum DecodeError {
 /// * object keys match field names case-insensitively; unknown keys are ignored;
 /// * `null` for a field leaves its zero value.
 pub fn decode_go<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, DecodeError> {
-    // Fast path: a body whose keys are all spelled canonically (what every
-    // well-behaved peer sends) decodes straight into `T`. Anything unusual —
-    // another key case, an escaped key, a `null` field, a type error — takes
-    // the general path below, which defines the semantics.
-    if keys_are_canonical(body) {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        if let Ok(v) = T::deserialize(&mut de) {
-            return Ok(v);
+    // Fast path: straight into `T`, noting every key serde ignores. Go would
+    // still match a key that differs from a field name only in case, so if
+    // any ignored key is such a spelling (or anything else is unusual — a
+    // `null` field, a duplicate, a type error) the general path below, which
+    // defines the semantics, decides. Canonical keys (what every well-behaved
+    // peer sends) never reach the callback, so the fast path costs nothing
+    // beyond serde's own parse.
+    let index = FieldIndex::get();
+    let mut other_case = false;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let fast: Result<T, _> = serde_ignored::deserialize(&mut de, |path| {
+        if let serde_ignored::Path::Map { key, .. } = path {
+            other_case |= index.classify(key.as_bytes()) == KeyKind::OtherCase;
         }
+    });
+    if let (Ok(v), false) = (fast, other_case) {
+        return Ok(v);
     }
     decode_general(body)
 }
@@ -234,51 +242,6 @@ impl FieldIndex {
             at = (at + 1) % Self::SLOTS;
         }
     }
-}
-
-/// Whether every object key in `body` is either a canonical field name or
-/// unrelated to every field name (so case-insensitive matching cannot change
-/// the result), and no key uses escapes. A cheap byte scan, no allocation.
-fn keys_are_canonical(body: &[u8]) -> bool {
-    let index = FieldIndex::get();
-    let mut i = 0;
-    let n = body.len();
-    while let Some(quote) = memchr::memchr(b'"', &body[i..]) {
-        let start = i + quote + 1;
-        // The closing quote: the first one not escaped by a backslash.
-        let mut j = start;
-        let mut escaped = false;
-        loop {
-            match memchr::memchr2(b'"', b'\\', &body[j..]) {
-                None => return false,
-                Some(at) if body[j + at] == b'\\' => {
-                    escaped = true;
-                    j += at + 2;
-                    if j > n {
-                        return false;
-                    }
-                }
-                Some(at) => {
-                    j += at;
-                    break;
-                }
-            }
-        }
-        let mut k = j + 1;
-        while k < n && body[k].is_ascii_whitespace() {
-            k += 1;
-        }
-        if k < n && body[k] == b':' {
-            if escaped {
-                return false;
-            }
-            if index.classify(&body[start..j]) == KeyKind::OtherCase {
-                return false;
-            }
-        }
-        i = j + 1;
-    }
-    true
 }
 
 /// Rewrites struct-level keys onto canonical field names and drops `null`
@@ -414,7 +377,7 @@ impl Serialize for SortedMap<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::volume::{CreateRequest, GetResponse};
+    use crate::wire::volume::{CreateRequest, GetResponse, MountRequest};
 
     #[test]
     fn encode_matches_go_bytes() {
@@ -476,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn the_key_scan_sends_only_unusual_bodies_to_the_general_path() {
+    fn other_case_keys_send_a_body_to_the_general_path() {
         let index = FieldIndex::get();
         assert_eq!(index.classify(b"Mountpoint"), KeyKind::Canonical);
         assert_eq!(index.classify(b"mountPoint"), KeyKind::OtherCase);
@@ -499,14 +462,19 @@ mod tests {
                 );
             }
         }
-        assert!(keys_are_canonical(br#"{"Name":"v","Opts":{"size":"1G"}}"#));
-        // Values that look like field names are not keys.
-        assert!(keys_are_canonical(br#"{"Err":"name"}"#));
-        assert!(keys_are_canonical(br#"{"Err":"a \"quoted\" name: x"}"#));
-        assert!(!keys_are_canonical(br#"{"name":"v"}"#));
-        assert!(!keys_are_canonical(br#"{"N\u0061me":"v"}"#));
-        assert!(!keys_are_canonical(br#"{"Name":"unterminated"#));
-        assert!(!keys_are_canonical(b"{\"Name\":\"ends in a backslash\\"));
+        // The fast path gives way to the general one exactly when an ignored
+        // key is another spelling of a field: both must agree.
+        for body in [
+            &br#"{"Name":"v","ID":"x","Opts":{"name":"data"}}"#[..],
+            br#"{"name":"v","id":"x"}"#,
+            br#"{"N\u0061me":"v"}"#,
+            br#"{"Name":"v","Extra":{"name":1}}"#,
+        ] {
+            let fast: Result<MountRequest, _> = decode_go(body);
+            let general: Result<MountRequest, _> = decode_general(body);
+            assert_eq!(fast, general, "{}", String::from_utf8_lossy(body));
+            assert_eq!(fast.unwrap().name, "v");
+        }
     }
 
     #[test]
