@@ -528,32 +528,9 @@ fn parse_options(mode: Option<&str>, size: Option<u64>) -> Result<VolumeOptions,
 }
 
 /// CRC-32 (IEEE, as in zlib and `cksum -a crc32b`), for telling a torn journal
-/// record from a whole one. A tiny table-driven version, to avoid a dependency.
+/// record from a whole one.
 fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]
