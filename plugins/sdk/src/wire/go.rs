@@ -368,7 +368,12 @@ struct SortedMap<'a>(&'a Map<String, Value>);
 
 impl Serialize for SortedMap<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<_> = self.0.iter().collect();
+        let map = self.0;
+        // Small maps built in order (a Status with one key) need no copy.
+        if map.keys().zip(map.keys().skip(1)).all(|(a, b)| a <= b) {
+            return s.collect_map(map.iter().map(|(k, v)| (k, Sorted(v))));
+        }
+        let mut entries: Vec<_> = map.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         s.collect_map(entries.into_iter().map(|(k, v)| (k, Sorted(v))))
     }
