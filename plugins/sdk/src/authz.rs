@@ -43,7 +43,10 @@ impl<A: AuthzPlugin> Service for Adapter<A> {
 
     fn call<'a>(&'a self, method: &'a str, body: Bytes) -> BoxFuture<'a, Reply> {
         Box::pin(async move {
-            let rpc = format!("AuthZPlugin.{method}");
+            let rpc = crate::plugin::Rpc {
+                protocol: "AuthZPlugin",
+                method,
+            };
             let result = match method {
                 "AuthZReq" | "AuthZRes" => match decode_request::<AuthzRequest>(&rpc, &body) {
                     Ok(req) if method == "AuthZReq" => self.0.authz_req(req).await,

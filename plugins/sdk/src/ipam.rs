@@ -61,7 +61,10 @@ fn answer<T: serde::Serialize>(result: Result<T, PluginError>) -> Reply {
 
 impl<D: IpamDriver> Adapter<D> {
     async fn dispatch(&self, method: &str, body: Bytes) -> Result<Reply, PluginError> {
-        let rpc = format!("IpamDriver.{method}");
+        let rpc = crate::plugin::Rpc {
+            protocol: "IpamDriver",
+            method,
+        };
         Ok(match method {
             // dockerd sends these two with an empty body.
             "GetCapabilities" => answer(self.0.get_capabilities().await),

@@ -126,7 +126,10 @@ fn unit(r: Result<(), PluginError>) -> Reply {
 
 impl<D: NetworkDriver> Adapter<D> {
     async fn dispatch(&self, method: &str, body: Bytes) -> Result<Reply, PluginError> {
-        let rpc = format!("NetworkDriver.{method}");
+        let rpc = crate::plugin::Rpc {
+            protocol: "NetworkDriver",
+            method,
+        };
         let d = &self.0;
         Ok(match method {
             "GetCapabilities" => answer(d.get_capabilities().await),

@@ -53,10 +53,24 @@ pub(crate) trait Service: Send + Sync + 'static {
     fn call<'a>(&'a self, method: &'a str, body: Bytes) -> BoxFuture<'a, Reply>;
 }
 
+/// A protocol method's full name (`VolumeDriver.Mount`), written out only
+/// when an error message needs it: requests that decode never pay for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rpc<'a> {
+    pub protocol: &'static str,
+    pub method: &'a str,
+}
+
+impl std::fmt::Display for Rpc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.protocol, self.method)
+    }
+}
+
 /// Decodes a request body the way go-plugins-helpers would (leniently), turning
 /// an empty or malformed body into a clear 400.
 pub(crate) fn decode_request<T: DeserializeOwned + Default>(
-    method: &str,
+    method: impl std::fmt::Display,
     body: &[u8],
 ) -> Result<T, PluginError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -179,6 +193,9 @@ impl Plugin {
 }
 
 /// The reply to a method no trait of this plugin covers.
-pub(crate) fn not_found(rpc: &str) -> Reply {
-    Reply::from_error(&PluginError::not_implemented(rpc), |_| unreachable!())
+pub(crate) fn not_found(rpc: impl std::fmt::Display) -> Reply {
+    Reply::from_error(
+        &PluginError::not_implemented(&rpc.to_string()),
+        |_| unreachable!(),
+    )
 }

@@ -59,7 +59,10 @@ fn answer<T: serde::Serialize>(result: Result<T, PluginError>) -> Reply {
 
 impl<D: VolumeDriver> Adapter<D> {
     async fn dispatch(&self, method: &str, body: Bytes) -> Result<Reply, PluginError> {
-        let rpc = |m: &str| format!("VolumeDriver.{m}");
+        let rpc = |method| crate::plugin::Rpc {
+            protocol: "VolumeDriver",
+            method,
+        };
         Ok(match method {
             "Create" => {
                 let req = decode_request(&rpc(method), &body)?;
