@@ -151,7 +151,13 @@ impl VolumePlugin {
 
     /// The host path of volume `name`.
     fn mountpoint(&self, name: &VolumeName) -> String {
-        format!("{}/{}", self.inner.root_text, name)
+        // Every Get, List and Mount answer carries one: two appends, not format!.
+        let root = &self.inner.root_text;
+        let mut path = String::with_capacity(root.len() + 1 + name.as_str().len());
+        path.push_str(root);
+        path.push('/');
+        path.push_str(name.as_str());
+        path
     }
 
     /// Hands `command` to the writer and waits until it is durable (or refused).
