@@ -372,7 +372,7 @@ impl Engine {
                 .collect::<Vec<_>>(),
         );
         let req = ApiRequest::post_json_if(
-            &format!("/containers/create{q}"),
+            &["/containers/create", q.as_str()].concat(),
             self.authz_active(),
             || create_body(spec, attach),
         );
@@ -386,7 +386,7 @@ impl Engine {
 
     /// `POST /containers/{c}/start`; starting a running container is 304.
     async fn api_start(&self, c: &str) -> Result<(), EngineError> {
-        let req = ApiRequest::post(&format!("/containers/{c}/start"));
+        let req = ApiRequest::post(&["/containers/", c, "/start"].concat());
         self.api(req, || async {
             let running = self.container_state(c).ok() == Some(ContainerState::Running);
             self.container_start(c).await?;
@@ -405,9 +405,16 @@ impl Engine {
         detach: bool,
     ) -> Result<(String, i32), EngineError> {
         let id = self.api_create(spec, !detach).await?;
-        let attach = ApiRequest::post(&format!(
-            "/containers/{id}/attach?stderr=1&stdout=1&stream=1"
-        ))
+        // Paths by concatenation: these run for every `docker run`, where
+        // format! machinery showed up in profiles.
+        let attach = ApiRequest::post(
+            &[
+                "/containers/",
+                id.as_str(),
+                "/attach?stderr=1&stdout=1&stream=1",
+            ]
+            .concat(),
+        )
         .header("Connection", "Upgrade")
         .header("Content-Type", "text/plain")
         .header("Upgrade", "tcp");
@@ -415,7 +422,7 @@ impl Engine {
             self.api_open(&attach).await?;
         }
         let condition = if spec.rm { "removed" } else { "next-exit" };
-        let wait = ApiRequest::post(&format!("/containers/{id}/wait?condition={condition}"));
+        let wait = ApiRequest::post(&["/containers/", &id, "/wait?condition=", condition].concat());
         self.api_open(&wait).await?;
         // The attach and wait requests end when the container is gone or the
         // CLI hangs up after an error; their verdicts can no longer matter.
@@ -425,7 +432,7 @@ impl Engine {
             }
             let _ = self.api_close(&wait, &ApiResponse::flushed()).await;
         };
-        let start = ApiRequest::post(&format!("/containers/{id}/start"));
+        let start = ApiRequest::post(&["/containers/", &id, "/start"].concat());
         if let Err(e) = self.api_open(&start).await {
             hang_up().await;
             return Err(e);
