@@ -53,7 +53,7 @@ impl<A: AuthzPlugin> Service for Adapter<A> {
                     Ok(req) => self.0.authz_res(req).await,
                     Err(e) => Err(e),
                 },
-                _ => return not_found(&rpc),
+                _ => return not_found(rpc),
             };
             match result {
                 Ok(verdict) => Reply::ok(&verdict),

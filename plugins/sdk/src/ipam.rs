@@ -69,21 +69,21 @@ impl<D: IpamDriver> Adapter<D> {
             // dockerd sends these two with an empty body.
             "GetCapabilities" => answer(self.0.get_capabilities().await),
             "GetDefaultAddressSpaces" => answer(self.0.get_default_address_spaces().await),
-            "RequestPool" => answer(self.0.request_pool(decode_request(&rpc, &body)?).await),
+            "RequestPool" => answer(self.0.request_pool(decode_request(rpc, &body)?).await),
             "ReleasePool" => answer(
                 self.0
-                    .release_pool(decode_request(&rpc, &body)?)
+                    .release_pool(decode_request(rpc, &body)?)
                     .await
                     .map(|()| ErrorResponse::default()),
             ),
-            "RequestAddress" => answer(self.0.request_address(decode_request(&rpc, &body)?).await),
+            "RequestAddress" => answer(self.0.request_address(decode_request(rpc, &body)?).await),
             "ReleaseAddress" => answer(
                 self.0
-                    .release_address(decode_request(&rpc, &body)?)
+                    .release_address(decode_request(rpc, &body)?)
                     .await
                     .map(|()| ErrorResponse::default()),
             ),
-            _ => not_found(&rpc),
+            _ => not_found(rpc),
         })
     }
 }

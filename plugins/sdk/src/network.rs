@@ -133,31 +133,31 @@ impl<D: NetworkDriver> Adapter<D> {
         let d = &self.0;
         Ok(match method {
             "GetCapabilities" => answer(d.get_capabilities().await),
-            "CreateNetwork" => unit(d.create_network(decode_request(&rpc, &body)?).await),
-            "AllocateNetwork" => answer(d.allocate_network(decode_request(&rpc, &body)?).await),
-            "FreeNetwork" => unit(d.free_network(decode_request(&rpc, &body)?).await),
-            "DeleteNetwork" => unit(d.delete_network(decode_request(&rpc, &body)?).await),
-            "CreateEndpoint" => answer(d.create_endpoint(decode_request(&rpc, &body)?).await.map(
+            "CreateNetwork" => unit(d.create_network(decode_request(rpc, &body)?).await),
+            "AllocateNetwork" => answer(d.allocate_network(decode_request(rpc, &body)?).await),
+            "FreeNetwork" => unit(d.free_network(decode_request(rpc, &body)?).await),
+            "DeleteNetwork" => unit(d.delete_network(decode_request(rpc, &body)?).await),
+            "CreateEndpoint" => answer(d.create_endpoint(decode_request(rpc, &body)?).await.map(
                 |interface| CreateEndpointResponse {
                     interface,
                     err: String::new(),
                 },
             )),
-            "EndpointOperInfo" => answer(d.endpoint_oper_info(decode_request(&rpc, &body)?).await),
-            "DeleteEndpoint" => unit(d.delete_endpoint(decode_request(&rpc, &body)?).await),
-            "Join" => answer(d.join(decode_request(&rpc, &body)?).await),
-            "Leave" => unit(d.leave(decode_request(&rpc, &body)?).await),
+            "EndpointOperInfo" => answer(d.endpoint_oper_info(decode_request(rpc, &body)?).await),
+            "DeleteEndpoint" => unit(d.delete_endpoint(decode_request(rpc, &body)?).await),
+            "Join" => answer(d.join(decode_request(rpc, &body)?).await),
+            "Leave" => unit(d.leave(decode_request(rpc, &body)?).await),
             "ProgramExternalConnectivity" => unit(
-                d.program_external_connectivity(decode_request(&rpc, &body)?)
+                d.program_external_connectivity(decode_request(rpc, &body)?)
                     .await,
             ),
             "RevokeExternalConnectivity" => unit(
-                d.revoke_external_connectivity(decode_request(&rpc, &body)?)
+                d.revoke_external_connectivity(decode_request(rpc, &body)?)
                     .await,
             ),
-            "DiscoverNew" => unit(d.discover_new(decode_request(&rpc, &body)?).await),
-            "DiscoverDelete" => unit(d.discover_delete(decode_request(&rpc, &body)?).await),
-            _ => not_found(&rpc),
+            "DiscoverNew" => unit(d.discover_new(decode_request(rpc, &body)?).await),
+            "DiscoverDelete" => unit(d.discover_delete(decode_request(rpc, &body)?).await),
+            _ => not_found(rpc),
         })
     }
 }

@@ -65,15 +65,15 @@ impl<D: VolumeDriver> Adapter<D> {
         };
         Ok(match method {
             "Create" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(self.0.create(req).await.map(|()| ErrResponse::default()))
             }
             "Remove" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(self.0.remove(req).await.map(|()| ErrResponse::default()))
             }
             "Mount" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(
                     self.0
                         .mount(req)
@@ -85,18 +85,18 @@ impl<D: VolumeDriver> Adapter<D> {
                 )
             }
             "Path" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(self.0.path(req).await.map(|mountpoint| MountpointResponse {
                     mountpoint,
                     err: String::new(),
                 }))
             }
             "Unmount" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(self.0.unmount(req).await.map(|()| ErrResponse::default()))
             }
             "Get" => {
-                let req = decode_request(&rpc(method), &body)?;
+                let req = decode_request(rpc(method), &body)?;
                 answer(self.0.get(req).await.map(|v| GetResponse {
                     volume: Some(v),
                     err: String::new(),
@@ -111,7 +111,7 @@ impl<D: VolumeDriver> Adapter<D> {
                 capabilities: c,
                 err: String::new(),
             })),
-            _ => not_found(&rpc(method)),
+            _ => not_found(rpc(method)),
         })
     }
 }
