@@ -4,7 +4,7 @@
 use crate::fuzz::gen::FuzzProtocol;
 use crate::fuzz::{fuzz, replay_fails, FuzzOptions, FuzzReport, Launch};
 use crate::run::launch::TransportKind;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -99,20 +99,9 @@ fn fault_line(spec: &str) -> anyhow::Result<String> {
 fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
     let launch = match (&args.kind, &args.exec) {
         (Some(k), None) => Launch::Kind(k.clone()),
-        (None, Some(argv)) => {
-            // `--exec -- CMD…`: the `--` only ends drydock's own flags.
-            let argv: Vec<String> = argv
-                .iter()
-                .skip_while(|a| a.as_str() == "--")
-                .cloned()
-                .collect();
-            if argv.is_empty() {
-                bail!("--exec needs a command: --exec -- ./my-plugin --socket {{socket}}");
-            }
-            Launch::Exec(argv)
-        }
+        (None, Some(argv)) => Launch::Exec(super::exec_command(argv)?),
         (None, _) if args.plugins_dir.is_some() || !args.spec_dirs.is_empty() => Launch::Discovered,
-        _ => bail!("say how to reach plugin {}: --kind KIND, --exec -- CMD…, or --plugins-dir/--spec-dir where it runs", args.plugin),
+        _ => return Err(super::no_way_to_plugin(&args.plugin)),
     };
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
     let transport = if matches!(launch, Launch::Exec(_)) {

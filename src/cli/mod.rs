@@ -85,6 +85,28 @@ pub enum Format {
     Json,
 }
 
+/// The plugin command given after `--exec` (`fuzz`, `replay`): the `--`
+/// only ends drydock's own flags.
+pub(crate) fn exec_command(argv: &[String]) -> anyhow::Result<Vec<String>> {
+    let argv: Vec<String> = argv
+        .iter()
+        .skip_while(|a| a.as_str() == "--")
+        .cloned()
+        .collect();
+    if argv.is_empty() {
+        anyhow::bail!("--exec needs a command: --exec -- ./my-plugin --socket {{socket}}");
+    }
+    Ok(argv)
+}
+
+/// The error when neither `--kind`, `--exec` nor a plugin directory says
+/// where `plugin` is.
+pub(crate) fn no_way_to_plugin(plugin: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "say how to reach plugin {plugin}: --kind KIND, --exec -- CMD…, or --plugins-dir/--spec-dir where it runs"
+    )
+}
+
 /// Sets up logging to stderr; `RUST_LOG` wins over `-v`.
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {

@@ -75,22 +75,9 @@ fn options(args: &ReplayArgs) -> anyhow::Result<ReplayOptions> {
                 })
                 .collect(),
         ),
-        (None, Some(argv)) => {
-            let argv: Vec<String> = argv
-                .iter()
-                .skip_while(|a| a.as_str() == "--")
-                .cloned()
-                .collect();
-            if argv.is_empty() {
-                bail!("--exec needs a command: --exec -- ./my-plugin --socket {{socket}}");
-            }
-            Launch::Exec(argv)
-        }
+        (None, Some(argv)) => Launch::Exec(super::exec_command(argv)?),
         (None, _) if args.plugins_dir.is_some() || !args.spec_dirs.is_empty() => Launch::Discovered,
-        _ => bail!(
-            "say how to reach plugin {}: --kind KIND, --exec -- CMD…, or --plugins-dir/--spec-dir where it runs",
-            args.plugin
-        ),
+        _ => return Err(super::no_way_to_plugin(&args.plugin)),
     };
     let rewrites = args
         .rewrites
