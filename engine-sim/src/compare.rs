@@ -25,6 +25,18 @@ pub struct TraceCall {
     pub response: Option<Value>,
 }
 
+impl From<&crate::trace::RpcRecord> for TraceCall {
+    /// A call as the engine traced it, in the comparable form.
+    fn from(c: &crate::trace::RpcRecord) -> Self {
+        TraceCall {
+            plugin: c.plugin.clone(),
+            method: c.method.clone(),
+            request: c.request_json(),
+            response: c.response_json(),
+        }
+    }
+}
+
 /// One docker command (or daemon event such as a restart) and its calls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceStep {

@@ -420,16 +420,7 @@ pub async fn replay(recording: &Recording, opts: &ReplayOptions) -> anyhow::Resu
         .iter()
         .map(|s| TraceStep {
             command: s.text.clone(),
-            calls: s
-                .calls
-                .iter()
-                .map(|c| TraceCall {
-                    plugin: c.plugin.clone(),
-                    method: c.method.clone(),
-                    request: c.request_json(),
-                    response: c.response_json(),
-                })
-                .collect(),
+            calls: s.calls.iter().map(TraceCall::from).collect(),
             ok: s.index.map(|_| s.outcome.error.is_none()),
             output: s
                 .outcome

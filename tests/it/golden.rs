@@ -70,16 +70,7 @@ pub(crate) fn actual_steps(report: &ScenarioReport) -> Vec<TraceStep> {
             } else {
                 s.text.clone()
             },
-            calls: s
-                .calls
-                .iter()
-                .map(|c| TraceCall {
-                    plugin: c.plugin.clone(),
-                    method: c.method.clone(),
-                    request: c.request_json(),
-                    response: c.response_json(),
-                })
-                .collect(),
+            calls: s.calls.iter().map(TraceCall::from).collect(),
             ok: if s.index.is_some() {
                 Some(s.outcome.error.is_none())
             } else {

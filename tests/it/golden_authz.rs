@@ -202,16 +202,7 @@ fn actual_steps(report: &ScenarioReport) -> Vec<TraceStep> {
         .filter(|s| s.index.is_some())
         .map(|s| TraceStep {
             command: s.text.clone(),
-            calls: s
-                .calls
-                .iter()
-                .map(|c| TraceCall {
-                    plugin: c.plugin.clone(),
-                    method: c.method.clone(),
-                    request: c.request_json(),
-                    response: c.response_json(),
-                })
-                .collect(),
+            calls: s.calls.iter().map(TraceCall::from).collect(),
             ok: Some(s.outcome.error.is_none()),
             output: s
                 .outcome
