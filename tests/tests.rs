@@ -7,11 +7,13 @@ mod it {
     mod conformance_faults;
     mod diagram;
     mod docs;
+    mod external;
     mod fuzz;
     mod golden;
     mod golden_authz;
     mod golden_ipam;
     mod hardening;
+    mod late_plugin;
     mod record;
     mod scenarios;
 }

@@ -98,7 +98,16 @@ pub struct Registry {
     handlers: Mutex<HashMap<Protocol, Handler>>,
     /// Injected misbehaviour, applied to every plugin's transport.
     faults: Faults,
+    /// Which missing plugins may still appear from outside the engine, so
+    /// that a lookup's retries must give them real time (see
+    /// [`Registry::set_may_appear`]).
+    may_appear: Mutex<Option<MayAppear>>,
 }
+
+/// Says whether a plugin that discovery cannot find yet may still appear
+/// from outside the engine (a process drydock does not control is yet to
+/// create its socket or spec file).
+pub type MayAppear = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,7 +128,22 @@ impl Registry {
             cache: Mutex::new(HashMap::new()),
             in_process: Mutex::new(BTreeMap::new()),
             handlers: Mutex::new(HashMap::new()),
+            may_appear: Mutex::new(None),
         }
+    }
+
+    /// On a virtual clock, a lookup's retries (1, 2, 4, 8 s, as dockerd's
+    /// `loadWithRetry`) cost no real time, so a plugin whose socket appears
+    /// two seconds later would never be found. For the names `f` accepts, each
+    /// retry also waits that long in real time, so such a plugin is found as
+    /// dockerd would find it; the rest stay instant. A real clock always waits.
+    pub fn set_may_appear(&self, f: MayAppear) {
+        *self.may_appear.lock().expect("registry lock") = Some(f);
+    }
+
+    fn may_appear(&self, name: &str) -> bool {
+        let f = self.may_appear.lock().expect("registry lock").clone();
+        f.is_some_and(|f| f(name))
     }
 
     /// The discovery roots.
@@ -215,6 +239,13 @@ impl Registry {
                         wait.as_secs()
                     );
                     retries += 1;
+                    if self.clock.is_virtual() && !self.faults.is_hidden(name) && self.may_appear(name) {
+                        // The plugin's process needs the real time dockerd
+                        // would give it; virtual time advances by as much.
+                        // (A `#@ fault P late` socket is the engine's own
+                        // fiction and appears in virtual time.)
+                        tokio::time::sleep(wait).await;
+                    }
                     self.clock.sleep(wait).await;
                 }
             }

@@ -176,6 +176,9 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         seed: opts.seed,
     });
     engine.set_authorization_plugins(opts.authorization_plugins.clone());
+    engine
+        .registry()
+        .set_may_appear(may_appear(scenario, opts));
     engine.record_api();
     let base = scenario
         .path
@@ -393,4 +396,31 @@ async fn run_directive(
         // Handled by the step loop, which keeps the checker and the groups.
         Directive::Check(_) | Directive::AtOnce(_) => Ok(Outcome::ok("")),
     }
+}
+
+/// Which plugins a lookup must give real time to appear (docs/faults.md,
+/// "Plugins that start late"). Plugins drydock launched itself were waited
+/// for before the run went on, so a name missing from drydock's own
+/// directories stays missing, and dockerd's 1/2/4/8 s lookup retries pass in
+/// virtual time. A directory the user gave (`--plugins-dir`, `--spec-dir`)
+/// can gain a plugin at any moment, and an `exec` plugin's process creates
+/// its own socket (again after a restart): those retries wait in real time,
+/// as dockerd's do.
+fn may_appear(scenario: &Scenario, opts: &RunOptions) -> drydock_engine::registry::MayAppear {
+    use drydock_engine::scenario::PluginLaunch;
+    if opts.plugins_dir.is_some() || !opts.spec_dirs.is_empty() {
+        return std::sync::Arc::new(|_: &str| true);
+    }
+    let exec: std::collections::HashSet<String> = scenario
+        .steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            StepKind::Directive(Directive::Plugin(p)) => match p.launch {
+                PluginLaunch::Exec { .. } => Some(p.name.clone()),
+                PluginLaunch::Builtin { .. } => None,
+            },
+            _ => None,
+        })
+        .collect();
+    std::sync::Arc::new(move |name: &str| exec.contains(name))
 }
