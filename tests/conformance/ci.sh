@@ -4,8 +4,9 @@
 # and the reference plugin checks (tests/realdockerd/check-reference-plugins.sh).
 #
 # Where no dockerd can run (not root, no network namespaces, no docker.io and
-# no apt-get) it prints "conformance: SKIPPED: <reason>" and exits 0; when it
-# runs, any difference or failed check exits non-zero. Sandboxes and plugin
+# no apt-get) it prints "conformance: SKIPPED: <reason>" and exits 0 —
+# unless DRYDOCK_REQUIRE_ALL=1 (set by .ci/run), which makes that a failure;
+# when it runs, any difference or failed check exits non-zero. Sandboxes and plugin
 # processes are stopped on every exit. Expects the debug build of drydock
 # (`cargo test` made it) and builds it otherwise.
 set -uo pipefail
@@ -16,6 +17,10 @@ work=${CONFORMANCE_WORK:-/tmp/drydock-conformance-ci}
 target=${CARGO_TARGET_DIR:-$repo/target}
 
 if ! reason=$("$sandbox" check); then
+  if [ "${DRYDOCK_REQUIRE_ALL:-}" = 1 ]; then
+    printf 'conformance: FAILED: no dockerd can run here (%s), and DRYDOCK_REQUIRE_ALL=1\n' "$reason"
+    exit 1
+  fi
   printf '\n!!!!!!!!!!\nconformance: SKIPPED: %s\n!!!!!!!!!!\n' "$reason"
   exit 0
 fi

@@ -4,7 +4,8 @@
 //! positions the layout gave them, labels by OCR (tesseract).
 //!
 //! The browser test needs Debian's `chromium` and `tesseract-ocr`; without
-//! them it fails saying how to install them, unless DRYDOCK_SKIP_BROWSER=1.
+//! them it is skipped with one line saying so, unless `DRYDOCK_REQUIRE_ALL=1`
+//! (set by `.ci/run`, which installs them) makes it fail instead.
 
 use drydock::diagram::{self, svg, Diagram};
 use drydock::run::launch::TransportKind;
@@ -112,35 +113,18 @@ const SCALE: f64 = 2.0;
 /// Room for the page's heading and legend above the drawing, CSS px.
 const PAGE_HEADING: f64 = 200.0;
 
-fn find_program(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for n in names {
-            let p = dir.join(n);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Chromium and tesseract, or `None` when the user opted out of the test.
+/// Chromium and tesseract, or `None` (the test is skipped, saying so) where
+/// they are not installed and `DRYDOCK_REQUIRE_ALL=1` does not require them.
 fn tools() -> Option<(PathBuf, PathBuf)> {
-    let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
-    let tesseract = find_program(&["tesseract"]);
-    match (chromium, tesseract) {
-        (Some(c), Some(t)) => Some((c, t)),
-        _ if std::env::var_os("DRYDOCK_SKIP_BROWSER").is_some_and(|v| v == "1") => {
-            eprintln!("DRYDOCK_SKIP_BROWSER=1: the diagram is not checked in a browser");
-            None
-        }
-        _ => panic!(
-            "the diagram test renders SVG and HTML in headless Chromium and reads them with \
-             tesseract: install them with `apt-get install -y chromium tesseract-ocr` \
-             (or set DRYDOCK_SKIP_BROWSER=1 to skip this test)"
-        ),
-    }
+    const INSTALL: &str = "apt-get install -y chromium tesseract-ocr";
+    const TEST: &str = "the diagram's browser check";
+    let chromium = super::external::require(
+        TEST,
+        &["chromium", "chromium-browser", "google-chrome"],
+        INSTALL,
+    )?;
+    let tesseract = super::external::require(TEST, &["tesseract"], INSTALL)?;
+    Some((chromium, tesseract))
 }
 
 /// Chromium taking a screenshot of `file` in a `w`×`h` CSS-pixel window;
