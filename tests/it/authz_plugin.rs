@@ -83,13 +83,7 @@ async fn sighup_reloads_and_an_invalid_reload_keeps_the_old_policy() {
     let ping = serde_json::json!({"RequestMethod": "HEAD", "RequestUri": "/_ping"});
     assert_eq!(rpc(&socket, "AuthZReq", &ping).await["Allow"], true);
 
-    let hup = |pid: u32| {
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let hup = |pid: u32| super::hardening::proc::signal_pid(pid, "HUP");
     let pid = child.id().unwrap();
     std::fs::write(&policy, "deny path=/_ping \"closed\"\n").unwrap();
     hup(pid);

@@ -341,12 +341,7 @@ impl RecordProcess {
     }
 
     fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        super::hardening::proc::signal_pid(self.child.id(), name);
     }
 
     fn wait(mut self) -> (std::process::ExitStatus, String) {

@@ -11,7 +11,7 @@ mod badinput;
 mod client;
 mod crash;
 mod load;
-mod proc;
+pub mod proc;
 mod sockets;
 
 use std::io::Write;

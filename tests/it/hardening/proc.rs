@@ -95,14 +95,20 @@ impl Drop for PluginProc {
     }
 }
 
-/// Sends `signal` to `child` with kill(1) (no libc dependency needed).
+/// Sends `signal` (`"TERM"`, `"KILL"`, `"HUP"`, …) to process `pid`. A
+/// system call, not kill(1): a fresh machine may lack procps.
+pub fn signal_pid(pid: u32, signal: &str) {
+    use nix::sys::signal::{kill, Signal};
+    let sig: Signal = format!("SIG{signal}")
+        .parse()
+        .unwrap_or_else(|_| panic!("no signal named {signal}"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+    kill(pid, sig).unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// Sends `signal` to `child` (see [`signal_pid`]).
 pub fn send_signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} failed");
+    signal_pid(child.id(), signal);
 }
 
 /// Waits for `child` to exit, panicking after `limit`.
