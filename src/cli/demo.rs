@@ -18,6 +18,8 @@ use std::process::ExitCode;
 
 /// The built-in tour.
 pub const DEMO: &str = include_str!("../../scenarios/demo.scenario");
+/// The authz policy the tour's `guard` plugin reads (`policy=demo.policy`).
+pub const DEMO_POLICY: &str = include_str!("../../scenarios/demo.policy");
 
 /// Options of `drydock demo`.
 #[derive(Debug, Args)]
@@ -133,6 +135,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         ),
         None => (PathBuf::from("scenarios/demo.scenario"), DEMO.to_owned()),
+    };
+    // The built-in tour's files beside each other in a temporary directory,
+    // so that `policy=demo.policy` is found wherever drydock runs from.
+    let embedded = match &args.scenario {
+        Some(_) => None,
+        None => {
+            let dir = tempfile::Builder::new().prefix("drydock-demo-").tempdir()?;
+            std::fs::write(dir.path().join("demo.policy"), DEMO_POLICY)
+                .context("cannot write the demo's policy file")?;
+            Some(dir)
+        }
+    };
+    let name = match &embedded {
+        Some(dir) => dir.path().join("demo.scenario"),
+        None => name,
     };
     let scenario = parse(name, source.as_bytes())?;
     if let Some(d) = &args.diagram {
