@@ -239,7 +239,10 @@ impl Registry {
                         wait.as_secs()
                     );
                     retries += 1;
-                    if self.clock.is_virtual() && !self.faults.is_hidden(name) && self.may_appear(name) {
+                    if self.clock.is_virtual()
+                        && !self.faults.is_hidden(name)
+                        && self.may_appear(name)
+                    {
                         // The plugin's process needs the real time dockerd
                         // would give it; virtual time advances by as much.
                         // (A `#@ fault P late` socket is the engine's own

@@ -176,9 +176,7 @@ pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioRep
         seed: opts.seed,
     });
     engine.set_authorization_plugins(opts.authorization_plugins.clone());
-    engine
-        .registry()
-        .set_may_appear(may_appear(scenario, opts));
+    engine.registry().set_may_appear(may_appear(scenario, opts));
     engine.record_api();
     let base = scenario
         .path
