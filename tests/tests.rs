@@ -14,4 +14,5 @@ mod it {
     mod hardening;
     mod record;
     mod scenarios;
+    mod shard;
 }
