@@ -9,6 +9,7 @@
 //!   [`testplugins_broken`] — deliberately broken plugins it must catch.
 //! * [`record`] — `drydock record`'s recording proxy and `drydock replay`.
 //! * [`run`] — the scenario runner: plugins, steps, expectations, reports.
+//! * [`shard`] — `--shard K/N`: which files and fuzz cases one CI machine runs.
 //! * [`testplugins`] — plugins that answer like the recorders of `tests/golden/`
 //!   ([`testplugins_ipam`] for IPAM).
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod diagram;
 pub mod fuzz;
 pub mod record;
 pub mod run;
+pub mod shard;
 pub mod testplugins;
 pub mod testplugins_broken;
 pub mod testplugins_ipam;

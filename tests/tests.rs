@@ -16,4 +16,5 @@ mod it {
     mod late_plugin;
     mod record;
     mod scenarios;
+    mod shard;
 }

@@ -266,9 +266,24 @@ impl Workload {
 /// The set-up a method needed, undone by [`Fixture::teardown`].
 #[derive(Debug, Default)]
 pub struct Fixture {
+    /// The volume Get, Path and Mount+Unmount use, once known.
     volume: Option<String>,
+    /// Whether the fixture created `volume` (and so removes it).
+    created: bool,
+    /// `--volume NAME`: measure on this volume, never Create or Remove.
+    existing: Option<String>,
+    /// `--create-opt K=V`: the Opts of the benchmark's Create.
+    create_opts: Option<BTreeMap<String, String>>,
+    /// Why the volume could not be had, so each method reports it without
+    /// asking the plugin again.
+    volume_failure: Option<Failure>,
     pool: Option<String>,
 }
+
+/// What a user can do when the plugin will not create the benchmark's volume.
+pub const CREATE_HINT: &str = "the plugin refused to create the benchmark's volume: \
+    pass the options its Create needs with --create-opt K=V, \
+    or measure a volume that already exists with --volume NAME";
 
 /// A volume name no other run uses.
 fn unique_volume() -> String {
@@ -309,6 +324,19 @@ fn authz_body(response: bool) -> Bytes {
 }
 
 impl Fixture {
+    /// Measure on the existing volume `name` (`--volume`): no Create, no Remove.
+    pub fn existing_volume(mut self, name: Option<String>) -> Self {
+        self.existing = name;
+        self
+    }
+
+    /// The `Opts` of the benchmark volume's Create (`--create-opt`); `None`
+    /// sends `null`, as `docker volume create` without `-o` does.
+    pub fn create_opts(mut self, opts: Option<BTreeMap<String, String>>) -> Self {
+        self.create_opts = opts;
+        self
+    }
+
     /// Prepares what `method` needs on `client`'s plugin and returns its workload.
     pub async fn prepare(
         &mut self,
@@ -345,18 +373,45 @@ impl Fixture {
         if let Some(v) = &self.volume {
             return Ok(v.clone());
         }
-        let name = unique_volume();
-        let req = CreateRequest {
-            name: name.clone(),
-            opts: None,
+        if let Some(f) = &self.volume_failure {
+            return Err(f.clone());
+        }
+        let got = match self.existing.clone() {
+            Some(name) => {
+                // Asked once, so a misspelt name is one clear set-up error
+                // rather than every request failing.
+                let m = "VolumeDriver.Get";
+                let body = Bytes::from(encode_go(&NameRequest { name: name.clone() }));
+                async { check(m, &call(client, m, body).await?, "Err") }
+                    .await
+                    .map(|()| name.clone())
+                    .map_err(|f| {
+                        Failure::new(
+                            "setup",
+                            format!("--volume {name}: {} (the volume must exist)", f.text),
+                        )
+                    })
+            }
+            None => {
+                let name = unique_volume();
+                let req = CreateRequest {
+                    name: name.clone(),
+                    opts: self.create_opts.clone(),
+                };
+                let m = "VolumeDriver.Create";
+                let body = Bytes::from(encode_go(&req));
+                let created = async { check(m, &call(client, m, body).await?, "Err") }.await;
+                self.created = created.is_ok();
+                created
+                    .map(|()| name)
+                    .map_err(|f| Failure::new("setup", format!("{}; {CREATE_HINT}", f.text)))
+            }
         };
-        let m = "VolumeDriver.Create";
-        let reply = call(client, m, Bytes::from(encode_go(&req)))
-            .await
-            .map_err(setup)?;
-        check(m, &reply, "Err").map_err(setup)?;
-        self.volume = Some(name.clone());
-        Ok(name)
+        match &got {
+            Ok(name) => self.volume = Some(name.clone()),
+            Err(f) => self.volume_failure = Some(f.clone()),
+        }
+        got
     }
 
     async fn pool(&mut self, client: &PluginClient) -> Result<String, Failure> {
@@ -394,7 +449,7 @@ impl Fixture {
     /// are returned as warnings, the run's results stand.
     pub async fn teardown(&mut self, client: &PluginClient) -> Vec<String> {
         let mut warnings = Vec::new();
-        if let Some(name) = self.volume.take() {
+        if let Some(name) = self.volume.take().filter(|_| self.created) {
             let m = "VolumeDriver.Remove";
             let body = Bytes::from(encode_go(&NameRequest { name: name.clone() }));
             if let Err(e) = async { check(m, &call(client, m, body).await?, "Err") }.await {

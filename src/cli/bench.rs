@@ -53,6 +53,15 @@ pub struct BenchArgs {
     /// [default: the repeatable methods the plugin implements].
     #[arg(long = "method", value_name = "M")]
     methods: Vec<String>,
+    /// Measure Get, Path and Mount+Unmount on this existing volume instead of
+    /// creating one: nothing is created or removed (for plugins whose Create
+    /// needs something prepared outside the plugin first).
+    #[arg(long, value_name = "NAME", conflicts_with = "create_opts")]
+    volume: Option<String>,
+    /// An option of the benchmark volume's Create, as `docker volume create
+    /// -o K=V` sends it (repeatable).
+    #[arg(long = "create-opt", value_name = "K=V", value_parser = key_value)]
+    create_opts: Vec<(String, String)>,
     /// Seconds to measure each method.
     #[arg(
         long,
@@ -82,6 +91,14 @@ pub struct BenchArgs {
     histogram: Option<PathBuf>,
     #[command(flatten)]
     roots: RootsArgs,
+}
+
+/// `K=V` → (K, V); the value may hold `=`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not K=V (e.g. --create-opt size=1G)")),
+    }
 }
 
 fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
@@ -235,7 +252,11 @@ async fn bench_plugin(
         concurrency: args.concurrency,
         connections: args.connections,
     };
-    let mut fixture = Fixture::default();
+    let mut fixture = Fixture::default()
+        .existing_volume(args.volume.clone())
+        .create_opts(
+            (!args.create_opts.is_empty()).then(|| args.create_opts.iter().cloned().collect()),
+        );
     let mut results = Vec::new();
     for method in &methods {
         let workload = match fixture.prepare(&clients[0], method).await {

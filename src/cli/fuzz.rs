@@ -4,6 +4,7 @@
 use crate::fuzz::gen::FuzzProtocol;
 use crate::fuzz::{fuzz, replay_fails, FuzzOptions, FuzzReport, Launch};
 use crate::run::launch::TransportKind;
+use crate::shard::Shard;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -82,6 +83,35 @@ pub struct FuzzArgs {
     /// answer always'`. Repeatable; applied in order before each case.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<String>,
+    /// Run only shard K of N (1-based) of the cases, for a CI matrix: case i
+    /// (from 0) is shard (i mod N) + 1's. Needs --seed, the same on every shard.
+    #[arg(long, value_name = "K/N", requires = "seed")]
+    shard: Option<Shard>,
+}
+
+/// The line saying which cases a shard ran: its case numbers (elided in
+/// the middle when many) and how many of the whole run they are.
+pub fn shard_line(shard: Shard, cases: u32) -> String {
+    let total = u64::from(cases);
+    let n = u64::from(shard.count());
+    let first = u64::from(shard.index() - 1);
+    let mine = shard.cases_of(total);
+    let numbers: Vec<String> = if mine <= 6 {
+        (0..mine).map(|j| (first + j * n).to_string()).collect()
+    } else {
+        let mut v: Vec<String> = (0..3).map(|j| (first + j * n).to_string()).collect();
+        v.push("…".into());
+        v.push((first + (mine - 1) * n).to_string());
+        v
+    };
+    format!(
+        "shard {shard}: cases {} (case i with i mod {n} = {first}; {mine} of {total})",
+        if numbers.is_empty() {
+            "none".to_owned()
+        } else {
+            numbers.join(", ")
+        }
+    )
 }
 
 /// `--fault SPEC` → a checked `#@ fault SPEC` line (`#@ fault` may be
@@ -131,6 +161,7 @@ fn options(args: &FuzzArgs) -> anyhow::Result<FuzzOptions> {
             .map(|f| fault_line(f))
             .collect::<anyhow::Result<_>>()?,
         concurrent: !args.sequential,
+        shard: args.shard,
         settings: args
             .settings
             .iter()
@@ -169,6 +200,9 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                 "seed {} (repeat with --seed {})",
                 report.seed, report.seed
             )?;
+            if let Some(s) = args.shard {
+                writeln!(out, "{}", shard_line(s, args.cases))?;
+            }
             if let Some(e) = &report.error {
                 writeln!(out, "error: {e}")?;
             }
@@ -203,6 +237,13 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
         }
         FuzzFormat::Json => {
             let doc = serde_json::json!({
+                "shard": args.shard.map(|s| serde_json::json!({
+                    "index": s.index(),
+                    "count": s.count(),
+                    "cases": s.cases_of(u64::from(args.cases)),
+                    "of": args.cases,
+                    "line": shard_line(s, args.cases),
+                })),
                 "seed": report.seed,
                 "cases": report.cases,
                 "calls": report.calls,
@@ -225,15 +266,25 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
         }
         FuzzFormat::Junit => {
             let failed = usize::from(report.failure.is_some() || report.error.is_some());
+            // Each shard's suite and case are named after it, so merged
+            // reports of a CI matrix keep them apart.
+            let (suite, id, case) = match args.shard {
+                Some(s) => (
+                    format!("drydock fuzz shard {s}"),
+                    format!(" id=\"{}\"", s.index()),
+                    format!(", shard {s}"),
+                ),
+                None => ("drydock fuzz".to_owned(), String::new(), String::new()),
+            };
             writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
             writeln!(
                 out,
-                "<testsuite name=\"drydock fuzz\" tests=\"1\" failures=\"{failed}\" time=\"{:.3}\">",
+                "<testsuite name=\"{suite}\"{id} tests=\"1\" failures=\"{failed}\" time=\"{:.3}\">",
                 report.seconds
             )?;
             writeln!(
                 out,
-                "  <testcase name=\"{} invariants (seed {})\" time=\"{:.3}\">",
+                "  <testcase name=\"{} invariants (seed {}{case})\" time=\"{:.3}\">",
                 xml(&args.plugin),
                 report.seed,
                 report.seconds
@@ -251,7 +302,16 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
             } else if let Some(e) = &report.error {
                 writeln!(out, "    <failure message=\"{}\"/>", xml(e))?;
             }
-            writeln!(out, "    <system-out>{}</system-out>", xml(&throughput))?;
+            let shard = args
+                .shard
+                .map(|s| format!("{}\n", shard_line(s, args.cases)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "    <system-out>{}{}</system-out>",
+                xml(&shard),
+                xml(&throughput)
+            )?;
             writeln!(out, "  </testcase>\n</testsuite>")?;
         }
     }
@@ -262,7 +322,10 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
 pub async fn run(args: FuzzArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
     eprintln!("drydock fuzz: seed {}", opts.seed);
-    let bar = indicatif::ProgressBar::new(u64::from(opts.cases));
+    let bar = indicatif::ProgressBar::new(match opts.shard {
+        Some(s) => s.cases_of(u64::from(opts.cases)),
+        None => u64::from(opts.cases),
+    });
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }

@@ -2,6 +2,7 @@
 
 use crate::run::launch::TransportKind;
 use crate::run::{report, run_scenario, Failure, RunOptions, ScenarioReport};
+use crate::shard::Shard;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use drydock_engine::scenario::parse_file;
@@ -56,10 +57,32 @@ pub struct RunArgs {
     /// (a page embedding the SVG) or .mmd (Mermaid text, one scenario only).
     #[arg(long, value_name = "FILE")]
     diagram: Option<PathBuf>,
+    /// Run only shard K of N (1-based) of the scenario files, for a CI matrix:
+    /// give every shard the same paths; together they run each file once.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+}
+
+/// A scenario file to run, and the key `--shard` places it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioFile {
+    /// The file, as found.
+    pub path: PathBuf,
+    /// Its path relative to the directory argument it was found under (the
+    /// path as given for a file argument), with `/` separators: the same on
+    /// every machine and checkout, whatever order the directory lists in.
+    pub key: String,
+}
+
+fn slash_path(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Expands directories into their `*.scenario` files, sorted.
-pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read directory {}", dir.display()))?
@@ -78,9 +101,17 @@ pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
+            let mut found = Vec::new();
+            walk(p, &mut found)?;
+            out.extend(found.into_iter().map(|f| ScenarioFile {
+                key: slash_path(f.strip_prefix(p).unwrap_or(&f)),
+                path: f,
+            }));
         } else if p.exists() {
-            out.push(p.clone());
+            out.push(ScenarioFile {
+                path: p.clone(),
+                key: slash_path(p),
+            });
         } else {
             bail!("{}: no such file or directory", p.display());
         }
@@ -100,7 +131,29 @@ pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Runs `drydock run`; exit code 0 only if every expectation of every scenario held.
 pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let files = scenario_files(&args.paths)?;
+    let all = scenario_files(&args.paths)?;
+    let total = all.len();
+    let files: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|f| match args.shard {
+            Some(s) => s.owns_key(&f.key),
+            None => true,
+        })
+        .map(|f| f.path)
+        .collect();
+    if let Some(s) = args.shard {
+        // On stderr, so JSON and JUnit on stdout stay one document.
+        if files.is_empty() {
+            eprintln!(
+                "drydock run: shard {s} has none of the {total} scenario files; nothing to run"
+            );
+        } else {
+            eprintln!(
+                "drydock run: shard {s} runs {} of the {total} scenario files",
+                files.len()
+            );
+        }
+    }
     if let Some(d) = &args.diagram {
         // Refuse a bad name before running anything.
         let format = crate::diagram::Format::of(d)?;
@@ -184,16 +237,28 @@ pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
                 reports.len() - failed,
                 failed
             )?;
+            if let Some(s) = args.shard {
+                writeln!(
+                    out,
+                    "shard {s}: {} of {total} scenario files",
+                    reports.len()
+                )?;
+            }
         }
         RunFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "passed": reports.len() - failed,
                 "failed": failed,
                 "scenarios": reports.iter().map(report::json_report).collect::<Vec<_>>(),
             });
+            if let Some(s) = args.shard {
+                doc["shard"] = serde_json::json!({
+                    "index": s.index(), "count": s.count(), "files": reports.len(), "of": total,
+                });
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        RunFormat::Junit => write!(out, "{}", report::junit(&reports))?,
+        RunFormat::Junit => write!(out, "{}", report::junit(&reports, args.shard))?,
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -81,6 +81,9 @@ pub struct FuzzOptions {
     /// the invariants are checked while the plugin path misbehaves
     /// (docs/faults.md).
     pub faults: Vec<String>,
+    /// `--shard K/N`: run only the cases `i` (0-based, in generation order)
+    /// with `i mod N = K - 1`; the other shards, with the same seed, run the rest.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// The outcome of one case.
@@ -495,7 +498,16 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
     // too, so the counterexample shows the bug that was found.
     let first: Mutex<Option<&'static str>> = Mutex::new(None);
     let error: Mutex<Option<String>> = Mutex::new(None);
+    // Every shard generates every case, so case i is the same everywhere, and
+    // runs its own; once a case has failed, the calls are proptest's
+    // shrinking of it, all this shard's.
+    let generated = AtomicU64::new(0);
+    let shrinking = std::sync::atomic::AtomicBool::new(false);
     let outcome = runner.run(&strategy, |case| {
+        let i = generated.fetch_add(1, Ordering::Relaxed);
+        if !shrinking.load(Ordering::Relaxed) && opts.shard.is_some_and(|s| !s.owns_case(i)) {
+            return Ok(());
+        }
         let result = rt.block_on(run_case(opts, &case));
         let n = counters.cases.fetch_add(1, Ordering::Relaxed) + 1;
         tick(n);
@@ -503,6 +515,7 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
             Ok(r) => r,
             Err(e) => {
                 *error.lock().unwrap() = Some(format!("{e:#}"));
+                shrinking.store(true, Ordering::Relaxed);
                 return Err(TestCaseError::fail("setup"));
             }
         };
@@ -512,6 +525,7 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
             return Ok(());
         };
         let mut first = first.lock().unwrap();
+        shrinking.store(true, Ordering::Relaxed);
         match *first {
             None => {
                 *first = Some(bad.invariant);

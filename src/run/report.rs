@@ -203,7 +203,10 @@ pub(crate) fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: one testcase per scenario, failures with the step and expectation.
-pub fn junit(reports: &[ScenarioReport]) -> String {
+/// With a shard (`drydock run --shard K/N`) the testsuite is named and
+/// numbered after it, so the N files of a CI matrix merge without two suites
+/// of the same name.
+pub fn junit(reports: &[ScenarioReport], shard: Option<crate::shard::Shard>) -> String {
     let failures = reports.iter().filter(|r| !r.passed()).count();
     let total: u64 = reports.iter().map(|r| r.micros).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -213,12 +216,25 @@ pub fn junit(reports: &[ScenarioReport]) -> String {
         reports.len(),
         total as f64 / 1e6
     );
+    let (name, id) = match shard {
+        Some(s) => (
+            format!("drydock shard {s}"),
+            format!(" id=\"{}\"", s.index()),
+        ),
+        None => ("drydock".to_owned(), String::new()),
+    };
     let _ = writeln!(
         out,
-        "  <testsuite name=\"drydock\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
+        "  <testsuite name=\"{name}\"{id} tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
         reports.len(),
         total as f64 / 1e6
     );
+    if let Some(s) = shard {
+        let _ = writeln!(
+            out,
+            "    <properties><property name=\"shard\" value=\"{s}\"/></properties>"
+        );
+    }
     for r in reports {
         let path = r.path.display().to_string();
         let _ = write!(

@@ -295,3 +295,289 @@ fn a_reference_plugin_can_be_benchmarked_in_process() {
     assert_eq!(report["methods"][0]["requests"], 5);
     assert_eq!(report["methods"][0]["errors"], 0);
 }
+
+/// What [`Picky`] was asked: method, volume name, and Create's options.
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<Opts>)>>>;
+type Opts = std::collections::BTreeMap<String, String>;
+
+/// A volume plugin that, like the go-plugins-helpers example, cannot create a
+/// volume whose directory was not prepared beforehand: its Create fails
+/// unless `Opts` has `prepared=yes`. The volume `ready` exists from the
+/// start. It records every call it gets.
+struct Picky {
+    calls: Calls,
+    volumes: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Picky {
+    fn note(&self, method: &str, name: &str, opts: Option<Opts>) {
+        let call = (method.to_owned(), name.to_owned(), opts);
+        self.calls.lock().unwrap().push(call);
+    }
+    fn known(&self, name: &str) -> Result<String, drydock_sdk::PluginError> {
+        if self.volumes.lock().unwrap().contains(name) {
+            Ok(format!("/srv/picky/{name}"))
+        } else {
+            Err(drydock_sdk::PluginError::new(format!(
+                "no such volume: {name}"
+            )))
+        }
+    }
+}
+
+mod picky_impl {
+    use super::Picky;
+    use drydock_sdk::wire::volume::{CreateRequest, MountRequest, NameRequest, Volume};
+    use drydock_sdk::{PluginError, VolumeDriver};
+
+    impl VolumeDriver for Picky {
+        async fn create(&self, req: CreateRequest) -> Result<(), PluginError> {
+            self.note("Create", &req.name, req.opts.clone());
+            let prepared = req.opts.as_ref().and_then(|o| o.get("prepared"));
+            if prepared.map(String::as_str) != Some("yes") {
+                return Err(PluginError::new(format!(
+                    "lstat /srv/picky/{}: no such file or directory",
+                    req.name
+                )));
+            }
+            self.volumes.lock().unwrap().insert(req.name);
+            Ok(())
+        }
+        async fn remove(&self, req: NameRequest) -> Result<(), PluginError> {
+            self.note("Remove", &req.name, None);
+            self.known(&req.name)?;
+            self.volumes.lock().unwrap().remove(&req.name);
+            Ok(())
+        }
+        async fn mount(&self, req: MountRequest) -> Result<String, PluginError> {
+            self.note("Mount", &req.name, None);
+            self.known(&req.name)
+        }
+        async fn path(&self, req: NameRequest) -> Result<String, PluginError> {
+            self.note("Path", &req.name, None);
+            self.known(&req.name)
+        }
+        async fn unmount(&self, req: MountRequest) -> Result<(), PluginError> {
+            self.note("Unmount", &req.name, None);
+            self.known(&req.name).map(drop)
+        }
+        async fn get(&self, req: NameRequest) -> Result<Volume, PluginError> {
+            self.note("Get", &req.name, None);
+            Ok(Volume {
+                mountpoint: self.known(&req.name)?,
+                name: req.name,
+                ..Volume::default()
+            })
+        }
+        async fn list(&self) -> Result<Vec<Volume>, PluginError> {
+            self.note("List", "", None);
+            let names = self.volumes.lock().unwrap().clone();
+            Ok(names
+                .into_iter()
+                .map(|name| Volume {
+                    name,
+                    ..Volume::default()
+                })
+                .collect())
+        }
+    }
+}
+
+/// [`Picky`] served on `DIR/picky.sock` from its own thread until dropped.
+struct PickyServer {
+    dir: tempfile::TempDir,
+    calls: Calls,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PickyServer {
+    fn start() -> PickyServer {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("picky.sock");
+        let calls = Calls::default();
+        let picky = Picky {
+            calls: calls.clone(),
+            volumes: std::sync::Mutex::new(["ready".to_owned()].into()),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let path = socket.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let plugin = drydock_sdk::Plugin::new().volume(picky);
+            rt.block_on(drydock_sdk::server::serve_unix(plugin, &path, async {
+                let _ = stopped.await;
+            }))
+            .unwrap();
+        });
+        wait_for(&socket);
+        PickyServer {
+            dir,
+            calls,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `drydock bench --plugin picky` with `args`, against this plugin.
+    fn bench(&self, args: &[&str]) -> Output {
+        let dir = self.dir.path().to_str().unwrap();
+        bench(&[&["--plugin", "picky", "--plugins-dir", dir][..], args].concat())
+    }
+
+    /// The methods the plugin was called with, in order.
+    fn methods(&self) -> Vec<String> {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().map(|c| c.0.clone()).collect()
+    }
+}
+
+impl Drop for PickyServer {
+    fn drop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.thread.take().unwrap().join();
+    }
+}
+
+#[test]
+fn a_plugin_that_refuses_create_is_measured_on_an_existing_volume() {
+    let picky = PickyServer::start();
+    let out = picky.bench(&[
+        "--volume",
+        "ready",
+        "--method",
+        "VolumeDriver.Get",
+        "--method",
+        "VolumeDriver.Path",
+        "--method",
+        "VolumeDriver.Mount+Unmount",
+        "--method",
+        "VolumeDriver.List",
+        "--requests",
+        "7",
+        "--format",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for m in report["methods"].as_array().unwrap() {
+        assert_eq!(m["requests"], 7, "{m}");
+        assert_eq!(m["errors"], 0, "{m}");
+    }
+    assert_eq!(report["warnings"], serde_json::json!([]));
+    let methods = picky.methods();
+    assert!(
+        !methods.iter().any(|m| m == "Create" || m == "Remove"),
+        "{methods:?}"
+    );
+    let count = |m: &str| methods.iter().filter(|c| *c == m).count();
+    // One Get checks the volume exists; then 7 measured of each.
+    assert_eq!(count("Get"), 8, "{methods:?}");
+    assert_eq!(count("Path"), 7);
+    assert_eq!(count("Mount"), 7);
+    assert_eq!(count("Unmount"), 7);
+    assert_eq!(count("List"), 7);
+    let calls = picky.calls.lock().unwrap();
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.0 != "List")
+            .all(|c| c.1 == "ready"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_volume_that_does_not_exist_is_one_setup_error() {
+    let picky = PickyServer::start();
+    let out = picky.bench(&[
+        "--volume",
+        "missing",
+        "--method",
+        "VolumeDriver.Get",
+        "--method",
+        "VolumeDriver.Mount+Unmount",
+        "--requests",
+        "3",
+        "--format",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for m in report["methods"].as_array().unwrap() {
+        assert_eq!(m["requests"], 0, "{m}");
+        assert_eq!(m["errors_by_kind"][0]["kind"], "setup", "{m}");
+        let example = m["errors_by_kind"][0]["example"].as_str().unwrap();
+        assert!(
+            example.contains("--volume missing: VolumeDriver.Get: no such volume: missing"),
+            "{example}"
+        );
+    }
+    assert_eq!(picky.methods(), ["Get"], "asked once, never created");
+}
+
+#[test]
+fn create_opts_reach_the_plugins_create_and_the_volume_is_removed_after() {
+    let picky = PickyServer::start();
+    let out = picky.bench(&[
+        "--create-opt",
+        "prepared=yes",
+        "--create-opt",
+        "mode=a=b",
+        "--method",
+        "VolumeDriver.Get",
+        "--requests",
+        "4",
+        "--format",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["methods"][0]["errors"], 0, "{report}");
+    assert_eq!(report["methods"][0]["requests"], 4);
+    let calls = picky.calls.lock().unwrap().clone();
+    let create: Vec<_> = calls.iter().filter(|c| c.0 == "Create").collect();
+    assert_eq!(create.len(), 1, "{calls:?}");
+    let opts: Opts = [("prepared", "yes"), ("mode", "a=b")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    assert_eq!(create[0].2.as_ref(), Some(&opts));
+    let removed: Vec<_> = calls.iter().filter(|c| c.0 == "Remove").collect();
+    assert_eq!(removed.len(), 1, "{calls:?}");
+    assert_eq!(removed[0].1, create[0].1, "the created volume is removed");
+}
+
+#[test]
+fn a_create_refused_at_setup_says_what_to_try() {
+    let picky = PickyServer::start();
+    let text = stdout(&picky.bench(&["--requests", "3"]));
+    // Get and Mount+Unmount need a volume; List and Capabilities still run.
+    let rows = rows(&text);
+    let requests: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(m, cells)| (m.as_str(), cells[0].as_str()))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("VolumeDriver.Get", "0"),
+            ("VolumeDriver.List", "3"),
+            ("VolumeDriver.Capabilities", "3"),
+            ("VolumeDriver.Mount+Unmount", "0"),
+        ]
+    );
+    assert!(
+        text.contains("VolumeDriver.Get: 1 × setup (e.g. VolumeDriver.Create: lstat /srv/picky/"),
+        "{text}"
+    );
+    for hint in ["--create-opt K=V", "--volume NAME"] {
+        assert!(text.contains(hint), "no {hint} hint in:\n{text}");
+    }
+    // The refusal is remembered: Create is asked once, not once per method.
+    let methods = picky.methods();
+    assert_eq!(
+        methods.iter().filter(|m| *m == "Create").count(),
+        1,
+        "{methods:?}"
+    );
+}

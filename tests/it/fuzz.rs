@@ -28,6 +28,7 @@ fn options(kind: &str, protocol: FuzzProtocol, cases: u32) -> FuzzOptions {
         concurrent: false,
         settings: Vec::new(),
         faults: Vec::new(),
+        shard: None,
     }
 }
 
