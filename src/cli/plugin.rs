@@ -50,6 +50,30 @@ pub struct VolumeArgs {
     /// Where volume directories live [default: STATE_DIR/volumes].
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// How far a change goes before the plugin answers: `fsync` (the journal
+    /// is fdatasynced: survives a power loss) or `buffered` (written to the
+    /// kernel only: survives a crash or SIGKILL of the plugin, not of the
+    /// machine; for throw-away state).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Fsync)]
+    durability: DurabilityArg,
+}
+
+/// `--durability` (the plugin crate's [`drydock_volume::Durability`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// fsync before answering (the default: a real plugin's promise).
+    Fsync,
+    /// No fsync: writes reach the kernel before the answer.
+    Buffered,
+}
+
+impl From<DurabilityArg> for drydock_volume::Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::Fsync => drydock_volume::Durability::Fsync,
+            DurabilityArg::Buffered => drydock_volume::Durability::Buffered,
+        }
+    }
 }
 
 /// Options of `drydock plugin authz`.
@@ -87,6 +111,7 @@ pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             if let Some(root) = args.root {
                 config.root = root;
             }
+            config.durability = args.durability.into();
             let plugin = drydock_volume::VolumePlugin::open(config)
                 .with_context(|| {
                     format!(

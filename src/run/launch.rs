@@ -357,7 +357,7 @@ pub fn builtin(
             .map(|s| s.value.clone())
     };
     let allowed: &[&str] = match kind {
-        "volume" => &["root"],
+        "volume" => &["root", "durability"],
         // `pool=CIDR`, repeatable: the ranges default pools are carved from.
         "ipam" => &["pool"],
         "authz" => &["policy", "audit"],
@@ -377,10 +377,7 @@ pub fn builtin(
     }
     match kind {
         "volume" => {
-            let mut config = drydock_volume::Config::new(state_dir.join("state"));
-            config.root = get("root")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| state_dir.join("volumes"));
+            let config = volume_config(name, state_dir, get("root"), get("durability"))?;
             let plugin = drydock_volume::VolumePlugin::open(config)
                 .with_context(|| format!("cannot open volume plugin {name}"))?;
             Ok(plugin.plugin())
@@ -445,4 +442,54 @@ pub fn parse_ranges(ranges: &[String]) -> anyhow::Result<Vec<drydock_ipam::net::
                 .with_context(|| format!("pool {r:?} is not a CIDR block such as 10.200.0.0/16"))
         })
         .collect()
+}
+
+/// The reference volume plugin's configuration for `#@ plugin NAME volume
+/// [root=DIR] [durability=buffered|fsync]`. A scenario's state directory is
+/// thrown away after the run, so the default is `buffered`: no fsync, while
+/// every change still reaches the kernel before the answer (it survives the
+/// plugin being killed, as `#@ fault NAME kill` does). `durability=fsync`
+/// measures what `drydock plugin volume` pays by default.
+pub fn volume_config(
+    name: &str,
+    state_dir: &Path,
+    root: Option<String>,
+    durability: Option<String>,
+) -> anyhow::Result<drydock_volume::Config> {
+    let mut config = drydock_volume::Config::new(state_dir.join("state"));
+    config.root = root
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("volumes"));
+    config.durability = match durability.as_deref() {
+        None | Some("buffered") => drydock_volume::Durability::Buffered,
+        Some("fsync") => drydock_volume::Durability::Fsync,
+        Some(other) => bail!(
+            "plugin {name}: durability={other:?} is not a durability (supported: buffered, fsync)"
+        ),
+    };
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock_volume::Durability;
+
+    #[test]
+    fn scenario_volume_plugins_are_buffered_unless_asked_for_fsync() {
+        let dir = Path::new("/tmp/state");
+        let config = |d: Option<&str>| volume_config("v", dir, None, d.map(str::to_owned));
+        assert_eq!(config(None).unwrap().durability, Durability::Buffered);
+        assert_eq!(
+            config(Some("buffered")).unwrap().durability,
+            Durability::Buffered
+        );
+        assert_eq!(config(Some("fsync")).unwrap().durability, Durability::Fsync);
+        let err = config(Some("never")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "plugin v: durability=\"never\" is not a durability (supported: buffered, fsync)"
+        );
+        assert_eq!(config(None).unwrap().root, dir.join("volumes"));
+    }
 }

@@ -10,6 +10,7 @@
 mod badinput;
 mod client;
 mod crash;
+mod durability;
 mod load;
 pub mod proc;
 mod sockets;
