@@ -402,7 +402,7 @@ impl Engine {
         if let Some(id) = logged {
             match &result {
                 Ok((_, status)) => self.log_response(id, *status, None),
-                Err(e) => self.log_response(id, Some(e.status), Some(e.message.clone())),
+                Err(e) => self.log_response(id, Some(e.status()), Some(e.message.clone())),
             }
         }
         result.map(|(t, _)| t)
@@ -442,7 +442,7 @@ impl Engine {
         if self.authz_active() {
             if let Err(e) = self.authz_request(req).await {
                 if let Some(id) = logged {
-                    self.log_response(id, Some(e.status), Some(e.message.clone()));
+                    self.log_response(id, Some(e.status()), Some(e.message.clone()));
                 }
                 return Err(e);
             }
@@ -460,7 +460,7 @@ impl Engine {
         if let Some(id) = self.open_request(req) {
             match &result {
                 Ok(()) => self.log_response(id, resp.status, None),
-                Err(e) => self.log_response(id, Some(e.status), Some(e.message.clone())),
+                Err(e) => self.log_response(id, Some(e.status()), Some(e.message.clone())),
             }
         }
         result

@@ -126,7 +126,7 @@ impl Engine {
             {
                 if *i == id {
                     if logged.is_none() {
-                        *status = Some(error.status);
+                        *status = Some(error.status());
                         *logged = Some(error.message.clone());
                     }
                     return;

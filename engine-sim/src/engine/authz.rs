@@ -80,10 +80,9 @@ impl Engine {
         }
         for name in &chain {
             if let Err(e) = self.registry.get(name, Protocol::Authz).await {
-                return Err(EngineError::new(
-                    500,
-                    format!("failed to validate authorization plugin: {e}"),
-                ));
+                return Err(EngineError::system(format!(
+                    "failed to validate authorization plugin: {e}"
+                )));
             }
         }
         *self.authz.chain.lock().expect("authz lock") = Some(chain);
@@ -152,7 +151,7 @@ impl Engine {
     async fn run_chain(&self, phase: Phase, msg: &AuthzRequest) -> Result<(), EngineError> {
         for name in self.authorization_chain() {
             let failed = |text: String| {
-                EngineError::new(500, format!("plugin {name} failed with error: {text}"))
+                EngineError::system(format!("plugin {name} failed with error: {text}"))
             };
             let handle = self
                 .registry
@@ -165,10 +164,10 @@ impl Engine {
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             if !answer.allow {
-                return Err(EngineError::new(
-                    403,
-                    format!("authorization denied by plugin {name}: {}", answer.msg),
-                ));
+                return Err(EngineError::forbidden(format!(
+                    "authorization denied by plugin {name}: {}",
+                    answer.msg
+                )));
             }
         }
         Ok(())
@@ -340,7 +339,7 @@ mod tests {
         engine.ensure_started().await.unwrap();
         let failed = engine
             .api(ApiRequest::get("/volumes/nosuch"), || async {
-                Err::<((), ApiResponse), _>(EngineError::new(404, "get nosuch: no such volume"))
+                Err::<((), ApiResponse), _>(EngineError::not_found("get nosuch: no such volume"))
             })
             .await;
         assert_eq!(failed.unwrap_err().message, "get nosuch: no such volume");

@@ -8,7 +8,7 @@
 //! failed Mount sets no ID, so it is never unmounted.
 
 use super::volumes::VolumeInfo;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, ErrorKind};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -163,14 +163,12 @@ impl Engine {
             .collect();
         match matches.as_slice() {
             [one] => Ok(one.id.clone()),
-            [] => Err(EngineError::new(
-                404,
-                format!("No such container: {name_or_id}"),
-            )),
-            _ => Err(EngineError::new(
-                400,
-                format!("multiple IDs found with provided prefix: {name_or_id}"),
-            )),
+            [] => Err(EngineError::not_found(format!(
+                "No such container: {name_or_id}"
+            ))),
+            _ => Err(EngineError::invalid(format!(
+                "multiple IDs found with provided prefix: {name_or_id}"
+            ))),
         }
     }
 
@@ -211,13 +209,13 @@ impl Engine {
     pub async fn container_create(&self, spec: ContainerSpec) -> Result<String, EngineError> {
         let image = normalize_image(&spec.image);
         let Some(paths) = image_paths(&image) else {
-            return Err(EngineError::new(404, format!("No such image: {image}")));
+            return Err(EngineError::not_found(format!("No such image: {image}")));
         };
         // daemon/create.go mergeAndVerifyConfig, before the name or anything
         // else is looked at: without a command of its own a container takes
         // the image's, and bb:latest (imported from a bare root fs) has none.
         if spec.cmd.is_empty() && image_cmd(&image).is_none() {
-            return Err(EngineError::new(500, "No command specified"));
+            return Err(EngineError::system("No command specified"));
         }
         let id = self.random_id();
         let name = match &spec.name {
@@ -233,10 +231,9 @@ impl Engine {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
                 if !valid {
-                    return Err(EngineError::new(
-                        400,
-                        format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
-                    ));
+                    return Err(EngineError::invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
                 }
                 let taken = self
                     .containers
@@ -247,9 +244,7 @@ impl Engine {
                     .find(|c| c.name == *n)
                     .map(|c| c.id.clone());
                 if let Some(other) = taken {
-                    return Err(EngineError::new(
-                        409,
-                        format!(
+                    return Err(EngineError::conflict(format!(
                             "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                         ),
                     ));
@@ -264,7 +259,7 @@ impl Engine {
         // `network NAME not found` (recorded: tests/golden/conformance/ipam/run-network.jsonl).
         if let Some(net) = &spec.network {
             match self.network_attach_config(&id, &name, net, spec.ip.as_deref()) {
-                Err(e) if e.status != 404 => return Err(e),
+                Err(e) if e.kind != ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
         }
@@ -284,7 +279,7 @@ impl Engine {
                 if let Err(e) = self.volumes().mount(&mp.name, &mp.driver, &tmp).await {
                     self.networks_forget(&id);
                     self.remove_mount_points(&id, &mounts, true).await;
-                    return Err(EngineError::new(500, e));
+                    return Err(EngineError::system(e.message));
                 }
                 let _ = self.volumes().unmount(&mp.name, &mp.driver, &tmp).await;
             }
@@ -347,10 +342,10 @@ impl Engine {
         //    lookup), as recorded: tests/golden/conformance/findings/mount-points.jsonl.
         for m in spec.mounts.iter().filter(|m| m.source.is_some()) {
             if mounts.contains_key(&m.target) {
-                return Err(EngineError::new(
-                    400,
-                    format!("Duplicate mount point: {}", m.target),
-                ));
+                return Err(EngineError::invalid(format!(
+                    "Duplicate mount point: {}",
+                    m.target
+                )));
             }
             let name = m.source.as_deref().unwrap_or_default();
             let (v, _) = self
@@ -403,10 +398,10 @@ impl Engine {
                 }
                 Err(e) => {
                     self.cleanup_mounts(id).await;
-                    return Err(EngineError::new(
-                        500,
-                        format!("error while mounting volume '{}': {e}", mp.source),
-                    ));
+                    return Err(EngineError::system(format!(
+                        "error while mounting volume '{}': {e}",
+                        mp.source
+                    )));
                 }
             }
         }
@@ -494,17 +489,13 @@ impl Engine {
     /// `docker kill` of a container that is not running is an error.
     pub async fn container_kill(&self, name_or_id: &str) -> Result<(), EngineError> {
         // dockerd words every kill failure "Cannot kill container: NAME: …".
-        let id = self.resolve(name_or_id).map_err(|e| {
-            EngineError::new(
-                e.status,
-                format!("Cannot kill container: {name_or_id}: {}", e.message),
-            )
-        })?;
+        let id = self
+            .resolve(name_or_id)
+            .map_err(|e| e.wrap(|m| format!("Cannot kill container: {name_or_id}: {m}")))?;
         if self.with_container(&id, |c| c.state) != Some(ContainerState::Running) {
-            return Err(EngineError::new(
-                409,
-                format!("Cannot kill container: {name_or_id}: Container {id} is not running"),
-            ));
+            return Err(EngineError::conflict(format!(
+                "Cannot kill container: {name_or_id}: Container {id} is not running"
+            )));
         }
         self.with_container(&id, |c| c.manually_stopped = true);
         self.exited(&id, 137).await
@@ -521,16 +512,12 @@ impl Engine {
             }
             Some((ContainerState::Exited(code), _)) => Ok(code),
             // dockerd's wait on a created container blocks until it runs and exits.
-            Some((ContainerState::Created, _)) => Err(EngineError::new(
-                409,
-                format!(
-                    "container {name_or_id} was never started: dockerd would wait forever here"
-                ),
-            )),
-            None => Err(EngineError::new(
-                404,
-                format!("No such container: {name_or_id}"),
-            )),
+            Some((ContainerState::Created, _)) => Err(EngineError::conflict(format!(
+                "container {name_or_id} was never started: dockerd would wait forever here"
+            ))),
+            None => Err(EngineError::not_found(format!(
+                "No such container: {name_or_id}"
+            ))),
         }
     }
 
@@ -582,9 +569,7 @@ impl Engine {
         let id = self.resolve(name_or_id)?;
         let running = self.with_container(&id, |c| c.state) == Some(ContainerState::Running);
         if running && !force {
-            return Err(EngineError::new(
-                409,
-                format!(
+            return Err(EngineError::conflict(format!(
                     "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
                 ),
             ));
@@ -621,7 +606,7 @@ impl Engine {
                 continue;
             }
             if let Err(e) = self.volumes().remove(&mp.name, false).await {
-                if e.status != 409 {
+                if e.kind != ErrorKind::Conflict {
                     tracing::warn!("{e}");
                 }
             }

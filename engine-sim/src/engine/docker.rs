@@ -11,7 +11,7 @@
 use super::api::{query, query_escape, ApiRequest, ApiResponse};
 use super::containers::{ContainerSpec as EngineSpec, ContainerState, MountSpec};
 use super::volumes::VolumeInfo;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, ErrorKind};
 use crate::scenario::{
     ContainerSpec, CpCommand, CpDirection, DockerCommand, KeyValue, NetworkCommand, NetworkCreate,
     Outcome, RestartPolicy, VolumeCommand, VolumeSource,
@@ -132,7 +132,7 @@ impl Engine {
                         Ok(()) => Ok(c),
                         // `rm -f` of a missing container prints the daemon's
                         // error but exits 0 (recorded: tests/golden/v-in-use.jsonl).
-                        Err(e) if *force && e.status == 404 => Ok(String::new()),
+                        Err(e) if *force && e.kind == ErrorKind::NotFound => Ok(String::new()),
                         Err(e) => Err(e),
                     }
                 })
@@ -181,7 +181,7 @@ impl Engine {
         let run = |cmd: NetworkCommand| async move {
             let out = self.docker_network(&cmd).await;
             match out.error {
-                Some(message) => Err(EngineError::new(500, message)),
+                Some(message) => Err(EngineError::system(message)),
                 None => Ok(out.stdout),
             }
         };
@@ -294,10 +294,9 @@ impl Engine {
                         .api(ApiRequest::get(&format!("/networks/{n}")), || async {
                             let body = inspect(n.clone()).await;
                             if body.is_null() {
-                                return Err(EngineError::new(
-                                    404,
-                                    format!("network {n} not found"),
-                                ));
+                                return Err(EngineError::not_found(format!(
+                                    "network {n} not found"
+                                )));
                             }
                             Ok(((), ApiResponse::json(200, body)))
                         })

@@ -7,6 +7,8 @@
 //! * [`networks`] — networks, IPAM and remote network drivers: pools at
 //!   `network create`, an endpoint and its addresses per running container.
 //!
+//! * [`errdefs`] — the daemon's errors, classed as dockerd's `errdefs`, each
+//!   class with its HTTP status.
 //! * [`api`] — the Engine API requests the docker CLI makes, and the authz
 //!   middleware around each handler; [`authz`] — the authorization chain;
 //!   [`api_log`] — the requests of a run, kept on demand for diagrams.
@@ -19,6 +21,7 @@ pub mod api_log;
 pub mod authz;
 pub mod containers;
 pub mod docker;
+pub mod errdefs;
 pub mod networks;
 pub mod volumes;
 
@@ -30,28 +33,8 @@ use rand::{Rng, SeedableRng};
 use std::sync::{Arc, Mutex};
 
 pub use containers::{ContainerSpec, ContainerState, ContainerSummary, MountSpec};
+pub use errdefs::{EngineError, ErrorKind};
 pub use volumes::{VolumeInfo, VolumeStore};
-
-/// An error as the daemon returns it to the client: an HTTP status and the
-/// message (the CLI prints `Error response from daemon: <message>`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct EngineError {
-    /// HTTP status of the API response.
-    pub status: u16,
-    /// dockerd's message.
-    pub message: String,
-}
-
-impl EngineError {
-    /// An error with `status` and `message`.
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
-        EngineError {
-            status,
-            message: message.into(),
-        }
-    }
-}
 
 /// How to build an [`Engine`].
 #[derive(Debug, Clone)]

@@ -472,13 +472,13 @@ enum Ipam {
 
 fn getter_error(e: GetError) -> EngineError {
     match e {
-        GetError::NotFound(_) => EngineError::new(404, e.to_string()),
-        GetError::Legacy(_) => EngineError::new(500, e.to_string()),
+        GetError::NotFound(_) => EngineError::not_found(e.to_string()),
+        GetError::Legacy(_) => EngineError::system(e.to_string()),
     }
 }
 
 fn internal(msg: impl Into<String>) -> EngineError {
-    EngineError::new(500, msg)
+    EngineError::system(msg)
 }
 
 impl Engine {
@@ -498,14 +498,11 @@ impl Engine {
             .collect();
         match matches.as_slice() {
             [one] => Ok(one.id.clone()),
-            [] => Err(EngineError::new(404, format!("network {key} not found"))),
-            _ => Err(EngineError::new(
-                400,
-                format!(
-                    "network {key} is ambiguous ({} matches found based on ID prefix)",
-                    matches.len()
-                ),
-            )),
+            [] => Err(EngineError::not_found(format!("network {key} not found"))),
+            _ => Err(EngineError::invalid(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                matches.len()
+            ))),
         }
     }
 
@@ -537,7 +534,7 @@ impl Engine {
             .map_err(getter_error)?;
         known(self)
             .map(Ipam::Remote)
-            .ok_or_else(|| EngineError::new(400, format!("invalid ipam driver: {name:?}")))
+            .ok_or_else(|| EngineError::invalid(format!("invalid ipam driver: {name:?}")))
     }
 
     /// libnetwork's `resolveDriver` for a remote network driver.
@@ -570,7 +567,7 @@ impl Engine {
         sub_pool: &str,
         options: &BTreeMap<String, String>,
         v6: bool,
-    ) -> Result<PoolData, String> {
+    ) -> Result<PoolData, EngineError> {
         match ipam {
             Ipam::Remote(r) => {
                 let req = iw::RequestPoolRequest {
@@ -583,9 +580,9 @@ impl Engine {
                 let res: iw::RequestPoolResponse =
                     remote(&r.handle, "IpamDriver.RequestPool", &req)
                         .await
-                        .map_err(|e| e.text)?;
+                        .map_err(|e| internal(e.text))?;
                 let parsed = Cidr::parse(&res.pool)
-                    .ok_or_else(|| format!("invalid CIDR address: {}", res.pool))?;
+                    .ok_or_else(|| internal(format!("invalid CIDR address: {}", res.pool)))?;
                 let gateway = res.data.as_ref().and_then(|d| d.get(GATEWAY_DATA)).cloned();
                 Ok(PoolData {
                     pool_id: res.pool_id,
@@ -600,7 +597,7 @@ impl Engine {
                 let mut b = self.networks.builtin.lock().expect("builtin lock");
                 let cidr = if pool.is_empty() {
                     if v6 {
-                        return Err("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into());
+                        return Err(internal("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network"));
                     }
                     let candidates = (18..=31)
                         .map(|n| format!("172.{n}.0.0/16"))
@@ -613,18 +610,23 @@ impl Engine {
                             break;
                         }
                     }
-                    found.ok_or("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")?
+                    found.ok_or_else(|| internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"))?
                 } else {
-                    let c =
-                        Cidr::parse(pool).ok_or_else(|| format!("invalid CIDR address: {pool}"))?;
+                    let c = Cidr::parse(pool)
+                        .ok_or_else(|| internal(format!("invalid CIDR address: {pool}")))?;
                     if b.pools.values().any(|(p, _, _)| p.overlaps(&c)) {
-                        return Err("Pool overlaps with other one on this address space".into());
+                        return Err(internal(
+                            "Pool overlaps with other one on this address space",
+                        ));
                     }
                     c
                 };
                 let sub = match sub_pool {
                     "" => None,
-                    s => Some(Cidr::parse(s).ok_or_else(|| format!("invalid CIDR address: {s}"))?),
+                    s => Some(
+                        Cidr::parse(s)
+                            .ok_or_else(|| internal(format!("invalid CIDR address: {s}")))?,
+                    ),
                 };
                 let mut id = format!("{BUILTIN_SPACE}/{}", cidr.network());
                 if let Some(s) = &sub {
@@ -644,7 +646,7 @@ impl Engine {
         }
     }
 
-    async fn ipam_release_pool(&self, ipam: &Ipam, pool_id: &str) -> Result<(), String> {
+    async fn ipam_release_pool(&self, ipam: &Ipam, pool_id: &str) -> Result<(), EngineError> {
         match ipam {
             Ipam::Remote(r) => {
                 let req = iw::ReleasePoolRequest {
@@ -653,7 +655,7 @@ impl Engine {
                 remote::<_, iw::ErrorResponse>(&r.handle, "IpamDriver.ReleasePool", &req)
                     .await
                     .map(drop)
-                    .map_err(|e| e.text)
+                    .map_err(|e| internal(e.text))
             }
             Ipam::Builtin => {
                 self.networks
@@ -674,7 +676,7 @@ impl Engine {
         pool_id: &str,
         address: &str,
         options: Option<BTreeMap<String, String>>,
-    ) -> Result<String, String> {
+    ) -> Result<String, EngineError> {
         match ipam {
             Ipam::Remote(r) => {
                 let req = iw::RequestAddressRequest {
@@ -685,20 +687,19 @@ impl Engine {
                 let res: iw::RequestAddressResponse =
                     remote(&r.handle, "IpamDriver.RequestAddress", &req)
                         .await
-                        .map_err(|e| e.text)?;
+                        .map_err(|e| internal(e.text))?;
                 if res.address.is_empty() {
-                    return Err("No address returned".into());
+                    return Err(internal("No address returned"));
                 }
                 Cidr::parse(&res.address)
                     .map(|_| res.address.clone())
-                    .ok_or_else(|| format!("invalid CIDR address: {}", res.address))
+                    .ok_or_else(|| internal(format!("invalid CIDR address: {}", res.address)))
             }
             Ipam::Builtin => {
                 let mut b = self.networks.builtin.lock().expect("builtin lock");
-                let (cidr, sub, held) = b
-                    .pools
-                    .get_mut(pool_id)
-                    .ok_or_else(|| format!("cannot find address pool for poolID:{pool_id}"))?;
+                let (cidr, sub, held) = b.pools.get_mut(pool_id).ok_or_else(|| {
+                    internal(format!("cannot find address pool for poolID:{pool_id}"))
+                })?;
                 let v = if address.is_empty() {
                     let range = sub.unwrap_or(*cidr);
                     let reserved = |v: u128| {
@@ -709,7 +710,7 @@ impl Engine {
                     let mut v = range.first();
                     loop {
                         if v > range.last() {
-                            return Err("No available addresses on this pool".into());
+                            return Err(internal("No available addresses on this pool"));
                         }
                         if !held.contains(&v) && !reserved(v) {
                             break v;
@@ -717,15 +718,15 @@ impl Engine {
                         v += 1;
                     }
                 } else {
-                    let (fam, v) =
-                        parse_ip(address).ok_or_else(|| format!("invalid address {address}"))?;
+                    let (fam, v) = parse_ip(address)
+                        .ok_or_else(|| internal(format!("invalid address {address}")))?;
                     if !cidr.contains(fam, v) {
-                        return Err(format!(
+                        return Err(internal(format!(
                             "Invalid address {address}: It does not belong to any of this network's subnets"
-                        ));
+                        )));
                     }
                     if held.contains(&v) {
-                        return Err("Address already in use".into());
+                        return Err(internal("Address already in use"));
                     }
                     v
                 };
@@ -740,7 +741,7 @@ impl Engine {
         ipam: &Ipam,
         pool_id: &str,
         ip: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         match ipam {
             Ipam::Remote(r) => {
                 let req = iw::ReleaseAddressRequest {
@@ -750,7 +751,7 @@ impl Engine {
                 remote::<_, iw::ErrorResponse>(&r.handle, "IpamDriver.ReleaseAddress", &req)
                     .await
                     .map(drop)
-                    .map_err(|e| e.text)
+                    .map_err(|e| internal(e.text))
             }
             Ipam::Builtin => {
                 let mut b = self.networks.builtin.lock().expect("builtin lock");
@@ -804,7 +805,7 @@ impl Engine {
             {
                 Ok(p) => p,
                 Err(e) => {
-                    result = Err(internal(e));
+                    result = Err(e);
                     break;
                 }
             };
@@ -865,20 +866,19 @@ impl Engine {
     /// `docker network create`: returns the network ID.
     pub async fn network_create(&self, spec: &NetworkCreate) -> Result<String, EngineError> {
         if self.net_lock().values().any(|n| n.name == spec.name) {
-            return Err(EngineError::new(
-                409,
-                format!("network with name {} already exists", spec.name),
-            ));
+            return Err(EngineError::conflict(format!(
+                "network with name {} already exists",
+                spec.name
+            )));
         }
-        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(|e| EngineError::new(400, e))?;
+        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(|e| EngineError::invalid(e))?;
         let driver = spec.driver.clone().unwrap_or_else(|| "bridge".into());
         let remote_driver = match driver.as_str() {
             "bridge" => None,
             "host" | "null" | "none" => {
-                return Err(EngineError::new(
-                    403,
-                    format!("only one instance of \"{driver}\" network is allowed"),
-                ))
+                return Err(EngineError::forbidden(format!(
+                    "only one instance of \"{driver}\" network is allowed"
+                )))
             }
             other => Some(self.resolve_net_driver(other).await?),
         };
@@ -957,22 +957,16 @@ impl Engine {
         let id = self.find_network(key)?;
         let net = self.with_network(&id, |n| n.clone()).expect("found");
         if net.predefined {
-            return Err(EngineError::new(
-                403,
-                format!(
-                    "{} is a pre-defined network and cannot be removed",
-                    net.name
-                ),
-            ));
+            return Err(EngineError::forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                net.name
+            )));
         }
         if net.attached.values().any(|a| a.endpoint.is_some()) {
-            return Err(EngineError::new(
-                403,
-                format!(
-                    "error while removing network: network {} id {} has active endpoints",
-                    net.name, net.id
-                ),
-            ));
+            return Err(EngineError::forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                net.name, net.id
+            )));
         }
         let driver = match net.driver.as_str() {
             "bridge" => None,
@@ -1050,7 +1044,7 @@ impl Engine {
                 (n.name == name || n.id.starts_with(&name)) && n.attached.contains_key(container_id)
             });
             if !attached {
-                return Err(EngineError::new(404, format!("network {name} not found")));
+                return Err(EngineError::not_found(format!("network {name} not found")));
             }
         }
         for nid in self.container_networks(container_id) {
@@ -1096,17 +1090,14 @@ impl Engine {
         }
         if net.predefined {
             if att.ip.is_some() {
-                return Err(EngineError::new(
-                    400,
+                return Err(EngineError::invalid(
                     "user specified IP address is supported on user defined networks only",
                 ));
             }
             return Ok(());
         }
         if att.ip.is_some() && !net.user_subnet {
-            return Err(EngineError::new(
-                400,
-                "user specified IP address is supported only when connecting to networks with user configured subnets",
+            return Err(EngineError::invalid("user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
         }
         let ipam = self.resolve_ipam(&net.ipam_driver).await?;
@@ -1185,7 +1176,7 @@ impl Engine {
     ) -> Result<Option<(String, String)>, EngineError> {
         let wanted = match ip {
             Some(s) => Some(parse_ip(s).ok_or_else(|| {
-                EngineError::new(400, format!("invalid IPv{version} address: {s}"))
+                EngineError::invalid(format!("invalid IPv{version} address: {s}"))
             })?),
             None => None,
         };
@@ -1200,16 +1191,13 @@ impl Engine {
                 .await
             {
                 Ok(a) => return Ok(Some((p.pool_id.clone(), a))),
-                Err(e) => return Err(internal(e)),
+                Err(e) => return Err(e),
             }
         }
         if let Some(ip) = ip {
-            return Err(EngineError::new(
-                400,
-                format!(
-                    "Invalid address {ip}: It does not belong to any of this network's subnets"
-                ),
-            ));
+            return Err(EngineError::invalid(format!(
+                "Invalid address {ip}: It does not belong to any of this network's subnets"
+            )));
         }
         if pools.is_empty() {
             return Ok(None);
@@ -1407,10 +1395,9 @@ impl Engine {
             let nname = self
                 .with_network(&nid, |n| n.name.clone())
                 .unwrap_or_default();
-            return Err(EngineError::new(
-                403,
-                format!("endpoint with name {name} already exists in network {nname}"),
-            ));
+            return Err(EngineError::forbidden(format!(
+                "endpoint with name {name} already exists in network {nname}"
+            )));
         }
         self.network_attach_config(&cid, &name, &nid, ip)?;
         if self.container_state(&cid)? == super::ContainerState::Running {
@@ -1437,10 +1424,9 @@ impl Engine {
             let nname = self
                 .with_network(&nid, |n| n.name.clone())
                 .unwrap_or_default();
-            return Err(EngineError::new(
-                403,
-                format!("container {cid} is not connected to network {nname}"),
-            ));
+            return Err(EngineError::forbidden(format!(
+                "container {cid} is not connected to network {nname}"
+            )));
         }
         self.endpoint_delete(&nid, &cid).await;
         self.with_network(&nid, |n| n.attached.remove(&cid));

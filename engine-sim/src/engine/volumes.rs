@@ -7,9 +7,9 @@
 //! which survives a daemon restart. Driver adapters are cached forever once
 //! looked up; a plugin's Capabilities answer is cached only on success.
 
-use super::EngineError;
+use super::{EngineError, ErrorKind};
 use crate::client::{CallError, CallOptions};
-use crate::registry::{join_all, PluginHandle, Registry};
+use crate::registry::{join_all, GetError, PluginHandle, Registry};
 use drydock_sdk::wire::volume::{
     CapabilitiesResponse, CreateRequest, EmptyRequest, ErrResponse, GetResponse, ListResponse,
     MountRequest, MountpointResponse, NameRequest, Volume as WireVolume,
@@ -515,12 +515,12 @@ impl VolumeStore {
 
     /// `drivers.Store.lookup`: the cached adapter or a plugin lookup
     /// (activation) followed by validation (Capabilities).
-    pub async fn driver(&self, name: &str) -> Result<Driver, String> {
+    pub async fn driver(&self, name: &str) -> Result<Driver, EngineError> {
         if name == LOCAL {
             return Ok(Driver::Local);
         }
         if name.is_empty() {
-            return Err("driver name cannot be empty".into());
+            return Err(EngineError::system("driver name cannot be empty"));
         }
         // Cached adapters need no lock (the common case on every operation).
         if let Some(d) = self.st().drivers.get(name).cloned() {
@@ -534,7 +534,13 @@ impl VolumeStore {
             .registry
             .get(name, Protocol::VolumeDriver)
             .await
-            .map_err(|e| format!("error looking up volume plugin {name}: {e}"))?;
+            .map_err(|e| {
+                let kind = match e {
+                    GetError::NotFound(_) => ErrorKind::NotFound,
+                    GetError::Legacy(_) => ErrorKind::System,
+                };
+                EngineError::new(kind, format!("error looking up volume plugin {name}: {e}"))
+            })?;
         let driver = Driver::Plugin(Arc::new(PluginDriver {
             handle,
             scope: Mutex::new(None),
@@ -547,12 +553,12 @@ impl VolumeStore {
 
     /// `GetAllDrivers`: local, every cached adapter, then every plugin found by
     /// Scan that implements VolumeDriver (new adapters are *not* validated).
-    pub async fn all_drivers(&self) -> Result<Vec<Driver>, String> {
+    pub async fn all_drivers(&self) -> Result<Vec<Driver>, EngineError> {
         let handles = self
             .registry
             .get_all(Protocol::VolumeDriver)
             .await
-            .map_err(|e| format!("error listing plugins: {e}"))?;
+            .map_err(|e| EngineError::system(format!("error listing plugins: {e}")))?;
         let mut st = self.st();
         let mut cached: Vec<(String, Driver)> = st
             .drivers
@@ -594,16 +600,20 @@ impl VolumeStore {
     }
 
     /// `lookupVolume`: Get on `driver`; a non-network error means "not there".
-    async fn lookup_volume(&self, driver: &str, name: &str) -> Result<Option<VolumeInfo>, String> {
-        let d = self.driver(driver).await.map_err(|e| {
-            format!("error while checking if volume \"{name}\" exists in driver \"{driver}\": {e}")
-        })?;
+    async fn lookup_volume(
+        &self,
+        driver: &str,
+        name: &str,
+    ) -> Result<Option<VolumeInfo>, EngineError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            EngineError::system(format!(
+                "error while checking if volume \"{name}\" exists in driver \"{driver}\": {e}"
+            ))
+        };
+        let d = self.driver(driver).await.map_err(|e| failed(&e))?;
         match d.get(name, &self.local).await {
             Ok(v) => Ok(Some(v)),
-            Err(e) if e.network => Err(format!(
-                "error while checking if volume \"{name}\" exists in driver \"{driver}\": {}",
-                e.text
-            )),
+            Err(e) if e.network => Err(failed(&e.text)),
             Err(e) => {
                 tracing::debug!(
                     volume = name,
@@ -617,7 +627,7 @@ impl VolumeStore {
     }
 
     /// `getVolume`: by stored driver, or by probing every driver.
-    async fn get_volume(&self, name: &str, driver: &str) -> Result<VolumeInfo, String> {
+    async fn get_volume(&self, name: &str, driver: &str) -> Result<VolumeInfo, EngineError> {
         let mut meta = self.st().meta.get(name).cloned().unwrap_or_default();
         let mut driver = driver.to_owned();
         if !driver.is_empty() {
@@ -625,7 +635,9 @@ impl VolumeStore {
                 meta.driver = driver.clone();
             }
             if driver != meta.driver {
-                return Err("provided volume driver does not match stored driver".into());
+                return Err(EngineError::conflict(
+                    "provided volume driver does not match stored driver",
+                ));
             }
         }
         if driver.is_empty() {
@@ -640,7 +652,7 @@ impl VolumeStore {
         if !meta.driver.is_empty() {
             let Some(mut v) = self.lookup_volume(&meta.driver, name).await? else {
                 self.purge(name);
-                return Err("no such volume".into());
+                return Err(EngineError::not_found("no such volume"));
             };
             if let Ok(d) = self.driver(&meta.driver).await {
                 v.scope = d.scope().await;
@@ -661,7 +673,7 @@ impl VolumeStore {
             v.options = meta.options;
             return Ok(v);
         }
-        Err("no such volume".into())
+        Err(EngineError::not_found("no such volume"))
     }
 
     /// `VolumeStore.Get`: look a volume up and add `reference` to it.
@@ -681,51 +693,50 @@ impl VolumeStore {
         driver: &str,
         reference: Option<&str>,
     ) -> Result<VolumeInfo, EngineError> {
-        let v = self.get_volume(name, driver).await.map_err(|e| {
-            let status = if e == "no such volume" {
-                404
-            } else if e.contains("does not match") {
-                409
-            } else {
-                500
-            };
-            EngineError::new(status, op_err("get", name, e))
-        })?;
+        let v = self
+            .get_volume(name, driver)
+            .await
+            .map_err(|e| e.wrap(|m| op_err("get", name, m)))?;
         if !driver.is_empty() && v.driver != driver {
-            return Err(EngineError::new(
-                409,
-                op_err(
-                    "get",
-                    name,
-                    "found volume driver does not match passed in driver",
-                ),
-            ));
+            return Err(EngineError::conflict(op_err(
+                "get",
+                name,
+                "found volume driver does not match passed in driver",
+            )));
         }
         self.set_named(&v, reference);
         Ok(v)
     }
 
     /// `checkConflict`.
-    async fn check_conflict(&self, name: &str, driver: &str) -> Result<Option<VolumeInfo>, String> {
+    async fn check_conflict(
+        &self,
+        name: &str,
+        driver: &str,
+    ) -> Result<Option<VolumeInfo>, EngineError> {
         let cached = self.st().names.get(name).cloned();
         let Some(cached_driver) = cached else {
             return Ok(None);
         };
         let mut conflict = false;
         if !driver.is_empty() {
-            let vd = self.driver(driver).await?;
+            // dockerd does not class this lookup's failure here: a 500.
+            let vd = self
+                .driver(driver)
+                .await
+                .map_err(|e| EngineError::system(e.message))?;
             conflict = cached_driver != vd.name();
         }
         let exists = self.lookup_volume(&cached_driver, name).await.map_err(|e| {
-            format!(
+            EngineError::conflict(format!(
                 "found reference to volume '{name}' in driver '{cached_driver}', but got an error while checking the driver: {e}: volume name must be unique"
-            )
+            ))
         })?;
         if let Some(mut v) = exists {
             if conflict {
-                return Err(format!(
+                return Err(EngineError::conflict(format!(
                     "driver '{cached_driver}' already has volume '{name}': volume name must be unique"
-                ));
+                )));
             }
             let st = self.st();
             let meta = st.meta.get(name).cloned().unwrap_or_default();
@@ -737,9 +748,9 @@ impl VolumeStore {
             return Ok(Some(v));
         }
         if self.st().refs.get(name).is_some_and(|r| !r.is_empty()) {
-            return Err(format!(
+            return Err(EngineError::conflict(format!(
                 "found references to volume '{name}' in driver '{cached_driver}' but the volume was not found in the driver -- you may need to remove containers referencing this volume or force remove the volume to re-create it: volume name must be unique"
-            ));
+            )));
         }
         self.purge(name);
         Ok(None)
@@ -757,17 +768,8 @@ impl VolumeStore {
         reference: Option<&str>,
     ) -> Result<(VolumeInfo, bool), EngineError> {
         let _g = self.locks.lock(name).await;
-        let fail = |status: u16, e: String| EngineError::new(status, op_err("create", name, e));
-        let existing = self.check_conflict(name, driver).await.map_err(|e| {
-            fail(
-                if e.contains("must be unique") {
-                    409
-                } else {
-                    500
-                },
-                e,
-            )
-        })?;
+        let fail = |e: EngineError| e.wrap(|m| op_err("create", name, m));
+        let existing = self.check_conflict(name, driver).await.map_err(fail)?;
         if let Some(v) = existing {
             self.set_named(&v, reference);
             return Ok((v, false));
@@ -779,17 +781,14 @@ impl VolumeStore {
             }
         }
         let driver_name = if driver.is_empty() { LOCAL } else { driver };
-        let vd = self.driver(driver_name).await.map_err(|e| {
-            let status = if e.contains("not found") { 404 } else { 500 };
-            fail(status, e)
-        })?;
+        let vd = self.driver(driver_name).await.map_err(fail)?;
         let mut v = match vd.get(name, &self.local).await {
             Ok(v) => v,
             Err(_) => {
                 let v = vd
                     .create(name, opts.as_ref(), &self.local)
                     .await
-                    .map_err(|e| fail(500, e.text))?;
+                    .map_err(|e| fail(EngineError::system(e.text)))?;
                 self.st()
                     .created_paths
                     .insert(name.to_owned(), v.mountpoint.clone());
@@ -823,36 +822,34 @@ impl VolumeStore {
             let _g = self.locks.lock(name).await;
             match self.get_locked(name, "", None).await {
                 Ok(v) => v,
-                Err(e) if e.status == 404 && force => return Ok(()),
+                Err(e) if e.kind == ErrorKind::NotFound && force => return Ok(()),
                 Err(e) => return Err(e),
             }
         };
         let _g = self.locks.lock(&v.name).await;
         let refs = self.refs(&v.name);
         if !refs.is_empty() {
-            return Err(EngineError::new(
-                409,
-                format!(
-                    "{} - [{}]",
-                    op_err("remove", &v.name, "volume is in use"),
-                    refs.join(", ")
-                ),
-            ));
+            return Err(EngineError::conflict(format!(
+                "{} - [{}]",
+                op_err("remove", &v.name, "volume is in use"),
+                refs.join(", ")
+            )));
         }
         let v = match self.get_volume(&v.name, &v.driver).await {
             Ok(v) => v,
-            Err(e) if e == "no such volume" => return Ok(()),
-            Err(e) => return Err(EngineError::new(500, e)),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            // dockerd does not class this one: a 500 whatever the cause.
+            Err(e) => return Err(EngineError::system(e.message)),
         };
         let vd = self
             .driver(&v.driver)
             .await
-            .map_err(|e| EngineError::new(500, op_err("remove", &v.driver, e)))?;
+            .map_err(|e| EngineError::system(op_err("remove", &v.driver, e)))?;
         let result = vd.remove(&v.name, &self.local).await;
         if result.is_ok() || force {
             self.purge(&v.name);
         }
-        result.map_err(|e| EngineError::new(500, op_err("remove", &v.name, e.text)))
+        result.map_err(|e| EngineError::system(op_err("remove", &v.name, e.text)))
     }
 
     /// Drops one reference (no RPC).
@@ -863,17 +860,21 @@ impl VolumeStore {
     }
 
     /// `VolumesService.Mount`: Get, then Mount.
-    pub async fn mount(&self, name: &str, driver: &str, id: &str) -> Result<String, String> {
-        let v = self.get(name, driver, None).await.map_err(|e| e.message)?;
+    pub async fn mount(&self, name: &str, driver: &str, id: &str) -> Result<String, EngineError> {
+        let v = self.get(name, driver, None).await?;
         let vd = self.driver(&v.driver).await?;
-        vd.mount(&v.name, id, &self.local).await.map_err(|e| e.text)
+        vd.mount(&v.name, id, &self.local)
+            .await
+            .map_err(|e| EngineError::system(e.text))
     }
 
     /// `VolumesService.Unmount`: Get, then Unmount.
-    pub async fn unmount(&self, name: &str, driver: &str, id: &str) -> Result<(), String> {
-        let v = self.get(name, driver, None).await.map_err(|e| e.message)?;
+    pub async fn unmount(&self, name: &str, driver: &str, id: &str) -> Result<(), EngineError> {
+        let v = self.get(name, driver, None).await?;
         let vd = self.driver(&v.driver).await?;
-        vd.unmount(&v.name, id).await.map_err(|e| e.text)
+        vd.unmount(&v.name, id)
+            .await
+            .map_err(|e| EngineError::system(e.text))
     }
 
     /// `docker volume ls`: List on every driver (all plugins found by Scan are
@@ -882,10 +883,7 @@ impl VolumeStore {
         &self,
         only_driver: Option<&str>,
     ) -> Result<(Vec<VolumeInfo>, Vec<String>), EngineError> {
-        let all = self
-            .all_drivers()
-            .await
-            .map_err(|e| EngineError::new(500, e))?;
+        let all = self.all_drivers().await?;
         let drivers: Vec<Driver> = all
             .into_iter()
             .filter(|d| only_driver.is_none_or(|o| o == d.name()))
@@ -972,7 +970,7 @@ impl VolumeStore {
                     Ok(v) => {
                         self.set_named(&v, None);
                     }
-                    Err(e) if e == "no such volume" => {
+                    Err(e) if e.kind == ErrorKind::NotFound => {
                         self.st().meta.remove(&name);
                     }
                     Err(_) => {}
