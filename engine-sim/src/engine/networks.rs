@@ -871,7 +871,7 @@ impl Engine {
                 spec.name
             )));
         }
-        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(|e| EngineError::invalid(e))?;
+        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(EngineError::invalid)?;
         let driver = spec.driver.clone().unwrap_or_else(|| "bridge".into());
         let remote_driver = match driver.as_str() {
             "bridge" => None,
