@@ -353,7 +353,8 @@ impl Registry {
             .into_iter()
             .filter(|n| seen.insert(n.clone()))
             .collect();
-        let results = join_all(unique.iter().map(|n| self.get_any(n, false))).await;
+        let results =
+            futures_util::future::join_all(unique.iter().map(|n| self.get_any(n, false))).await;
         Ok(results
             .into_iter()
             .filter_map(Result::ok)
@@ -373,30 +374,6 @@ impl Registry {
         names.sort();
         names
     }
-}
-
-/// Runs futures concurrently on the current task and collects their outputs in order.
-pub(crate) async fn join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<Pin<Box<F>>> = futs.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, fut) in pinned.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("all ready")).collect()
 }
 
 enum LocateError {

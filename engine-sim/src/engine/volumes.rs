@@ -9,12 +9,13 @@
 
 use super::{EngineError, ErrorKind};
 use crate::client::{CallError, CallOptions};
-use crate::registry::{join_all, GetError, PluginHandle, Registry};
+use crate::registry::{GetError, PluginHandle, Registry};
 use drydock_sdk::wire::volume::{
     CapabilitiesResponse, CreateRequest, EmptyRequest, ErrResponse, GetResponse, ListResponse,
     MountRequest, MountpointResponse, NameRequest, Volume as WireVolume,
 };
 use drydock_sdk::Protocol;
+use futures_util::future::join_all;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
