@@ -29,7 +29,9 @@
 //!   (124, as `timeout(1)` uses). This holds even when the handlers occupy
 //!   every worker thread of the runtime — spinning on the CPU or blocked in a
 //!   system call — when no tokio timer or task can run any more. A clean
-//!   shutdown returns from the serving function as usual.
+//!   shutdown returns from the serving function as usual. (While every
+//!   worker is blocked the server cannot close its listener either: new
+//!   connections wait in the socket's backlog until the process exits.)
 //! * **any other future** (tests, a plugin embedded in a larger program): the
 //!   library never ends the process. After the timeout the serving function
 //!   logs the abandoned calls, removes its socket or spec file and returns;
