@@ -2,7 +2,12 @@
 //! then GET /volumes, each wrapped in AuthZReq and AuthZRes) with zero, one
 //! and three allow-all plugins in the chain, reached in-process and over unix
 //! sockets. The difference between the cases divided by the number of
-//! plugins is the per-plugin cost. Run: `cargo bench --bench authz`.
+//! plugins is the per-plugin cost.
+//!
+//! `authz_policy_paths` times the reference plugin's policy on one request:
+//! an ordinary one, and a 20,000-character URI against the rule
+//! `path=/**a**a**a**a**b` (the many-wildcard case a backtracking matcher
+//! never finishes; issue 22). Run: `cargo bench --bench authz`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use drydock_engine::clock::VirtualClock;
@@ -105,5 +110,50 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The policy's path matching on ordinary and hostile request URIs.
+fn policy_paths(c: &mut Criterion) {
+    use drydock_authz::{Phase, Policy};
+    let request = |uri: String| AuthzRequest {
+        request_method: "GET".into(),
+        request_uri: uri,
+        ..Default::default()
+    };
+    let hostile_uri = format!("/v1.41/{}", "a".repeat(20_000));
+    let ordinary = Policy::parse(
+        "allow method=HEAD,GET path=/_ping\n\
+         allow path=/containers/*,/containers/*/*,/volumes,/volumes/**\n",
+    )
+    .unwrap();
+    let hostile = Policy::parse("allow path=/**a**a**a**a**b\n").unwrap();
+    let mut g = c.benchmark_group("authz_policy_paths");
+    g.throughput(Throughput::Elements(1));
+    for (name, policy, req) in [
+        (
+            "ordinary_rules_short_uri",
+            &ordinary,
+            request("/v1.41/volumes/v1".into()),
+        ),
+        (
+            "ordinary_rules_20000_char_uri",
+            &ordinary,
+            request(hostile_uri.clone()),
+        ),
+        (
+            "five_double_stars_20000_char_uri",
+            &hostile,
+            request(hostile_uri.clone()),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let d = policy.decide(std::hint::black_box(&req), Phase::Request);
+                assert!(!d.allowed() || name.starts_with("ordinary_rules_short"));
+                d
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, policy_paths);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 //!
 //! * [`policy`] — the file format and its line-numbered errors.
 //! * [`eval`] — judging one call: exactly one [`Decision`].
+//! * [`glob`] — path patterns, compiled at load into linear-time matchers.
 //! * [`PolicyPlugin`] — the [`drydock_sdk::AuthzPlugin`], with reload and an
 //!   optional JSON Lines audit log.
 //!
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod eval;
+pub mod glob;
 mod plugin;
 pub mod policy;
 

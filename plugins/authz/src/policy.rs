@@ -12,6 +12,7 @@
 //! A rule is `allow` or `deny`, then conditions (all must hold), then an
 //! optional quoted message. See `docs/authz.md` for the full reference.
 
+use crate::glob::PathGlob;
 use serde_json::Value;
 use std::fmt;
 
@@ -73,8 +74,9 @@ pub enum Cond {
     User(Vec<String>),
     /// `method=GET,HEAD` (case-insensitive).
     Method(Vec<String>),
-    /// `path=/containers/*/start,/volumes/**`: the version-less path matches a glob.
-    Path(Vec<String>),
+    /// `path=/containers/*/start,/volumes/**`: the version-less path matches a
+    /// glob (compiled when the policy is parsed).
+    Path(Vec<PathGlob>),
     /// `status=200,204`: response rules only.
     Status(Vec<i64>),
     /// `body.A.B=…`: a field of the JSON request body; `response.A.B=…`
@@ -290,7 +292,12 @@ fn parse_rule(line: u32, verdict: Verdict, rest: &[Token]) -> Result<Rule, Strin
                         strip_version(bad)
                     ));
                 }
-                Cond::Path(globs)
+                Cond::Path(
+                    globs
+                        .iter()
+                        .map(|g| PathGlob::new(g))
+                        .collect::<Result<_, _>>()?,
+                )
             }
             "status" => Cond::Status(
                 list()?
@@ -614,6 +621,18 @@ deny on=response status=200 path=/volumes "listings are secret"
             assert_eq!(e.line, line, "{text}: {e}");
             assert!(e.message.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_path_pattern_too_large_to_compile_is_a_load_error_at_its_line() {
+        let huge = format!("allow path=/x\ndeny path=/{}", "*/".repeat(200_000));
+        let e = Policy::parse(&huge).unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("too large to compile"), "{e}");
+        assert!(
+            e.message.len() < 200,
+            "the message quotes the pattern's start only: {e}"
+        );
     }
 
     /// The policy examples of docs/authz.md (its `text` blocks) are valid.

@@ -11,6 +11,9 @@
 //!   in-process transport: the full request/response path without a socket.
 //! * [`server`] — serves a [`Plugin`] over a unix socket, TCP (with a `.spec`
 //!   file), TLS, or any listener the caller binds, with graceful shutdown.
+//!   With [`server::shutdown_signal`], SIGTERM ends the process within the
+//!   shutdown timeout even if a handler never yields; handlers should still
+//!   do blocking work with `tokio::task::spawn_blocking` (see [`server`]).
 //! * [`PluginError`] — how a handler fails: a message and a deliberate status.
 //!
 //! # Example

@@ -9,7 +9,62 @@
 //!   binds, advertises, serves, and cleans up what it created on shutdown.
 //! * [`ServeConfig`] — the knobs (body limit, shutdown grace period, socket mode);
 //!   the free functions use [`ServeConfig::default`].
-//! * [`shutdown_signal`] — a shutdown future for binaries: SIGTERM or SIGINT.
+//! * [`shutdown_signal`] — the shutdown future for plugin binaries: SIGTERM
+//!   or SIGINT, with a guaranteed exit (see below).
+//!
+//! # Shutdown, and handlers that block
+//! When the shutdown future resolves, the server closes its listener (new
+//! clients are refused), drops connections with no call running, and waits
+//! for the calls that are running, up to [`ServeConfig::shutdown_timeout`]
+//! (30 s by default). What happens to a call still running then depends on
+//! the shutdown future:
+//!
+//! * **[`shutdown_signal`]** (what a plugin binary should use): SIGTERM and
+//!   SIGINT are watched by a dedicated OS thread, not by the tokio runtime.
+//!   If, once the timeout (plus half a second for the server to finish by
+//!   itself) has passed, a server of the process is still serving or one of
+//!   its calls is still running, that thread logs every abandoned call (its
+//!   method and how long it had run), removes the socket and spec files the
+//!   servers created, and ends the process with status [`EXIT_ABANDONED`]
+//!   (124, as `timeout(1)` uses). This holds even when the handlers occupy
+//!   every worker thread of the runtime — spinning on the CPU or blocked in a
+//!   system call — when no tokio timer or task can run any more. A clean
+//!   shutdown returns from the serving function as usual. (While every
+//!   worker is blocked the server cannot close its listener either: new
+//!   connections wait in the socket's backlog until the process exits.)
+//! * **any other future** (tests, a plugin embedded in a larger program): the
+//!   library never ends the process. After the timeout the serving function
+//!   logs the abandoned calls, removes its socket or spec file and returns;
+//!   the calls' tasks are left running. This path *is* a tokio timer: if
+//!   handlers block every worker thread, it cannot fire and the serving
+//!   function does not return. Note too that dropping a runtime waits for its
+//!   worker threads, so a runtime with a blocked worker cannot be dropped —
+//!   use [`tokio::runtime::Runtime::shutdown_timeout`], or the signal path.
+//!
+//! **Handlers must not block.** A handler is a future polled on a runtime
+//! worker thread; while it runs synchronous code, that worker serves no other
+//! call. Put blocking work (a `mount(2)`, file system calls on a network
+//! file system, a lock held across slow I/O, heavy computation) on tokio's
+//! blocking pool, and give it a bound of its own if it can hang:
+//!
+//! ```no_run
+//! # fn mount_it(name: &str) -> std::io::Result<String> { Ok(name.into()) }
+//! # async fn demo(name: String) -> Result<String, drydock_sdk::PluginError> {
+//! use drydock_sdk::PluginError;
+//! use std::time::Duration;
+//! let mount = tokio::task::spawn_blocking(move || mount_it(&name));
+//! match tokio::time::timeout(Duration::from_secs(20), mount).await {
+//!     Ok(Ok(Ok(path))) => Ok(path),
+//!     Ok(Ok(Err(e))) => Err(PluginError::new(format!("mount failed: {e}"))),
+//!     Ok(Err(panicked)) => Err(PluginError::new(format!("mount panicked: {panicked}"))),
+//!     // The blocking thread keeps running; the call is answered anyway.
+//!     Err(_) => Err(PluginError::new("mount timed out after 20 s")),
+//! }
+//! # }
+//! ```
+//!
+//! A handler that blocks anyway still cannot keep a SIGTERM'd plugin alive
+//! past the bound above, but every other call waits behind it until then.
 //!
 //! # What dockerd needs from the HTTP layer (protocol.md §3, §11)
 //! * persistent HTTP/1.1 connections: dockerd's Go client reuses one connection
@@ -48,6 +103,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
+use watchdog::{Identity, RemoveOnDrop, Tracked};
+
+mod watchdog;
+
+/// The exit status of a plugin process that [`shutdown_signal`]'s thread
+/// ended because calls were still running after the shutdown timeout: 124,
+/// the status `timeout(1)` reports for a command that ran out of time.
+/// (A clean shutdown returns from the serving function instead; a plugin
+/// binary then usually exits 0.)
+pub const EXIT_ABANDONED: i32 = 124;
 
 /// How long a client may take over the TLS handshake. dockerd's own dial
 /// timeout is 32 s, but a real handshake on a local network takes milliseconds.
@@ -78,7 +143,8 @@ pub struct ServeConfig {
     max_body_bytes: u64,
     /// How long graceful shutdown waits for in-flight calls; `None` waits for
     /// ever. A bound matters because one hung handler would otherwise keep
-    /// the process (and its socket file) alive after SIGTERM.
+    /// the process (and its socket file) alive after SIGTERM (see the module
+    /// documentation for what happens at the bound).
     shutdown_timeout: Option<Duration>,
     /// Permission bits of a unix socket. 0660: dockerd runs as root, and the
     /// group lets an operator grant a non-root test client access.
@@ -105,6 +171,11 @@ impl ServeConfig {
 
     /// Sets how long shutdown waits for in-flight calls (default 30 s; `None`
     /// waits as long as it takes).
+    ///
+    /// After that, calls still running are abandoned and logged: with
+    /// [`shutdown_signal`] the process exits with [`EXIT_ABANDONED`] even if
+    /// the handlers block every worker thread; with any other shutdown future
+    /// the serving function returns (see the [module documentation](self)).
     pub fn shutdown_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -121,14 +192,36 @@ impl ServeConfig {
     pub async fn serve<L: Listener>(
         &self,
         plugin: Plugin,
+        listener: L,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        self.serve_as("listener", plugin, listener, shutdown).await
+    }
+
+    /// [`ServeConfig::serve`], naming the server `label` in the shutdown log.
+    async fn serve_as<L: Listener>(
+        &self,
+        label: impl Into<String>,
+        plugin: Plugin,
         mut listener: L,
         shutdown: impl Future<Output = ()> + Send,
     ) {
+        let tracked = Tracked::register(label.into(), self.shutdown_timeout);
+        // Marks the server stopped however this function ends (also when its
+        // future is dropped), so that the signal thread stops waiting for it.
+        struct Stopped<'a>(&'a Tracked);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                self.0.stopped();
+            }
+        }
+        let _stopped = Stopped(&tracked);
         let shared = Arc::new(Shared {
             plugin,
             max_body_bytes: self.max_body_bytes,
             running: AtomicUsize::new(0),
             calls_done: tokio::sync::Notify::new(),
+            tracked: Arc::clone(&tracked),
         });
         let graceful = GracefulShutdown::new();
         let http = http1::Builder::new();
@@ -199,6 +292,14 @@ impl ServeConfig {
             None => drained.await,
             Some(limit) => {
                 if tokio::time::timeout(limit, drained).await.is_err() {
+                    for call in tracked.running() {
+                        tracing::warn!(
+                            server = tracked.label(),
+                            method = call.method,
+                            running_for = ?call.elapsed,
+                            "shutdown timeout passed: abandoning a call whose handler is still running"
+                        );
+                    }
                     tracing::warn!(
                         timeout = ?limit,
                         "calls still running after the shutdown timeout; abandoning them"
@@ -218,7 +319,8 @@ impl ServeConfig {
         let path = path.as_ref();
         let (listener, socket) = self.bind_unix(path).await?;
         tracing::info!(path = %path.display(), "serving plugin on unix socket");
-        self.serve(plugin, listener, shutdown).await;
+        self.serve_as(path.display().to_string(), plugin, listener, shutdown)
+            .await;
         drop(socket);
         Ok(())
     }
@@ -238,7 +340,8 @@ impl ServeConfig {
             None => None,
         };
         tracing::info!(addr = %bound, "serving plugin on tcp");
-        self.serve(plugin, listener, shutdown).await;
+        self.serve_as(format!("tcp://{bound}"), plugin, listener, shutdown)
+            .await;
         drop(spec_file);
         Ok(())
     }
@@ -273,7 +376,8 @@ impl ServeConfig {
             None => None,
         };
         tracing::info!(addr = %bound, "serving plugin on tls");
-        self.serve(plugin, TlsListener::new(listener, config), shutdown)
+        let listener = TlsListener::new(listener, config);
+        self.serve_as(format!("https://{bound}"), plugin, listener, shutdown)
             .await;
         drop(spec_file);
         Ok(())
@@ -296,10 +400,7 @@ impl ServeConfig {
         // Mark the file as ours before anything else can fail, so that it is
         // removed on every path out of here.
         let meta = std::fs::symlink_metadata(path).map_err(io_err("inspect"))?;
-        let guard = RemoveOnDrop {
-            path: path.to_owned(),
-            identity: Identity::Inode(meta.dev(), meta.ino()),
-        };
+        let guard = RemoveOnDrop::new(path.to_owned(), Identity::Inode(meta.dev(), meta.ino()));
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.socket_mode))
             .map_err(io_err("set the mode of"))?;
         Ok((listener, guard))
@@ -379,22 +480,25 @@ pub async fn serve_tls(
         .await
 }
 
-/// Resolves when the process receives SIGTERM or SIGINT: the usual shutdown
-/// future for a plugin binary.
+/// Resolves when the process receives SIGTERM or SIGINT: the shutdown
+/// future for a plugin binary, and the one that guarantees the process ends.
 ///
-/// The handlers are installed when this is called (not when it is first
-/// polled), so a signal arriving in between is not lost. Must be called
-/// inside a tokio runtime.
+/// The signals are watched by an OS thread of their own (started by the
+/// first call; later calls share it), so they are seen even when handlers
+/// block every worker thread of the runtime. If a server of this process is
+/// still serving, or one of its calls still running, once the longest
+/// [`ServeConfig::shutdown_timeout`] plus half a second has passed since the
+/// signal, that thread logs each abandoned call (method, how long it ran),
+/// removes the servers' socket and spec files, and exits the process with
+/// [`EXIT_ABANDONED`]. No server with a timeout of `None`: then it waits.
+///
+/// The handlers are installed when this is called (not when the future is
+/// first polled), so a signal arriving in between is not lost. It needs no
+/// runtime. With the handlers installed, SIGTERM and SIGINT no longer
+/// terminate the process by themselves.
 pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
-        }
-    })
+    let signalled = watchdog::install()?;
+    Ok(signalled.wait())
 }
 
 /// A source of connections for [`serve`].
@@ -598,6 +702,8 @@ struct Shared {
     running: AtomicUsize,
     /// Signalled when `running` drops to zero.
     calls_done: tokio::sync::Notify,
+    /// Which calls are running, and since when (for the shutdown log).
+    tracked: Arc<Tracked>,
 }
 
 impl Shared {
@@ -613,18 +719,20 @@ impl Shared {
     }
 }
 
-/// Counts one running call for as long as it lives.
-struct Running<'a>(&'a Shared);
+/// Counts and registers one running call for as long as it lives.
+struct Running<'a>(&'a Shared, usize);
 
 impl<'a> Running<'a> {
-    fn start(shared: &'a Shared) -> Self {
+    fn start(shared: &'a Shared, uri: &http::Uri) -> Self {
+        let key = shared.tracked.call_started(uri);
         shared.running.fetch_add(1, Ordering::AcqRel);
-        Running(shared)
+        Running(shared, key)
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
+        self.0.tracked.call_ended(self.1);
         if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.calls_done.notify_waiters();
         }
@@ -642,7 +750,7 @@ async fn respond(
     let path = parts.uri.path();
     let reply = match read_body(body, shared.max_body_bytes).await {
         Ok(body) => {
-            let _running = Running::start(&shared);
+            let _running = Running::start(&shared, &parts.uri);
             call(&shared.plugin, path, body).await
         }
         Err(e) => error_reply(StatusCode::BAD_REQUEST, e.to_string()),
@@ -850,40 +958,7 @@ fn write_spec(dir: &Path, name: &str, ext: &str, text: String) -> Result<RemoveO
     std::fs::write(&tmp, &text).map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(io_err("write", &path))?;
     tracing::info!(path = %path.display(), "wrote plugin spec");
-    Ok(RemoveOnDrop {
-        path,
-        identity: Identity::Content(text),
-    })
-}
-
-/// Removes a file this server created when dropped — on shutdown, and also if
-/// the serving future is cancelled — unless something else has replaced it.
-struct RemoveOnDrop {
-    path: PathBuf,
-    identity: Identity,
-}
-
-/// How to recognise our file: a socket by its inode, a spec file by its text.
-enum Identity {
-    Inode(u64, u64),
-    Content(String),
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let ours = match &self.identity {
-            Identity::Inode(dev, ino) => std::fs::symlink_metadata(&self.path)
-                .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino),
-            Identity::Content(text) => {
-                std::fs::read_to_string(&self.path).is_ok_and(|t| t == *text)
-            }
-        };
-        if ours {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove");
-            }
-        }
-    }
+    Ok(RemoveOnDrop::new(path, Identity::Content(text)))
 }
 
 fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ServeError> {

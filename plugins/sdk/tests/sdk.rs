@@ -4,12 +4,15 @@
 //! * `inprocess` — `Plugin::handle` without a socket: dispatch, manifests, errors.
 //! * `robustness` — what dockerd's HTTP client needs from the server, byte by byte.
 //! * `unix`, `tcp`, `tls` — the three transports and what each leaves on disk.
+//! * `stuck` — SIGTERM ends a plugin process whose handler never yields.
 //! * `wire` — the JSON of the wire types, pinned by snapshots and golden traces.
 
 #[path = "sdk/inprocess.rs"]
 mod inprocess;
 #[path = "sdk/robustness.rs"]
 mod robustness;
+#[path = "sdk/stuck.rs"]
+mod stuck;
 #[path = "sdk/tcp.rs"]
 mod tcp;
 #[path = "sdk/tls.rs"]

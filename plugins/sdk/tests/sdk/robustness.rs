@@ -228,6 +228,13 @@ async fn shutdown_gives_up_on_a_hung_call_after_the_timeout() {
     hung.write(dockerd_request("/VolumeDriver.Create", "", &create_body("slow")).as_bytes())
         .await;
     volumes.gate.entered.notified().await;
+    let log = LogCapture::default();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish(),
+    );
     let started = tokio::time::Instant::now();
     server.stop().await;
     // Paused time: the 5 s pass instantly, but they do pass.
@@ -236,6 +243,43 @@ async fn shutdown_gives_up_on_a_hung_call_after_the_timeout() {
         waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
         "{waited:?}"
     );
+    // The operator learns which call was abandoned, and after how long.
+    let log = log.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("abandoning a call"))
+        .unwrap_or_else(|| panic!("no abandoned call logged:\n{log}"));
+    assert!(
+        line.contains("VolumeDriver.Create") && line.contains("running_for="),
+        "{line}"
+    );
+}
+
+/// Collects what a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 #[tokio::test]
