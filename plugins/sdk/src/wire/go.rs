@@ -519,3 +519,74 @@ mod tests {
         assert_eq!(null_field.err, "");
     }
 }
+
+/// `FIELDS` must be exactly the JSON names the wire structs declare: a field
+/// added to a struct but not to `FIELDS` would not be matched
+/// case-insensitively as Go matches it, and a stale entry would fold a
+/// free-form key onto a field that no longer exists. The structs are read
+/// from their source with `syn`, so the two cannot drift apart.
+#[cfg(test)]
+mod fields_match_the_structs {
+    use super::FIELDS;
+    use quote::ToTokens;
+    use std::collections::BTreeSet;
+
+    /// The serde name of every field of every struct in `src/wire/*.rs`.
+    fn declared() -> BTreeSet<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/wire");
+        let mut names = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = syn::parse_file(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for item in file.items {
+                let syn::Item::Struct(s) = item else { continue };
+                let serialized = s.attrs.iter().any(|a| {
+                    let text = a.to_token_stream().to_string();
+                    a.path().is_ident("derive")
+                        && (text.contains("Serialize") || text.contains("Deserialize"))
+                });
+                if !serialized {
+                    continue;
+                }
+                for field in &s.fields {
+                    names.insert(serde_name(field));
+                }
+            }
+        }
+        names
+    }
+
+    /// `#[serde(rename = "X")]`, or the Rust name (no struct here renames
+    /// all its fields; one that did would fail this test, prompting an
+    /// update).
+    fn serde_name(field: &syn::Field) -> String {
+        let mut name = None;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("serde")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    name = Some(lit.value());
+                } else if meta.input.peek(syn::Token![=]) {
+                    // `default = "…"`, `skip_serializing_if = "…"`: skip the value.
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        name.unwrap_or_else(|| field.ident.as_ref().expect("named field").to_string())
+    }
+
+    #[test]
+    fn every_declared_field_is_in_fields_and_nothing_else() {
+        let declared = declared();
+        let listed: BTreeSet<String> = FIELDS.iter().map(|f| f.to_string()).collect();
+        let missing: Vec<_> = declared.difference(&listed).collect();
+        let stale: Vec<_> = listed.difference(&declared).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "wire::go::FIELDS is out of date: add {missing:?}, remove {stale:?}"
+        );
+    }
+}
