@@ -38,6 +38,7 @@ use super::{Engine, EngineError};
 use crate::client::{CallError, CallOptions};
 use crate::registry::{GetError, Handler, PluginHandle, Registry};
 use crate::scenario::{KeyValue, NetworkCommand, NetworkCreate, Outcome};
+use drydock_sdk::net::{Addr, Family, Prefixed};
 use drydock_sdk::wire::ipam as iw;
 use drydock_sdk::wire::network as nw;
 use drydock_sdk::wire::plugin::Protocol;
@@ -45,80 +46,54 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// An address family, as the index of a network's pool lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fam {
-    V4,
-    V6,
-}
+/// An address family (IPv4 networks' pools come before IPv6 ones').
+type Fam = Family;
 
-/// A parsed CIDR block or address with prefix (Go's `net.ParseCIDR`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cidr {
-    fam: Fam,
-    /// The address as written (host bits kept).
-    addr: u128,
-    prefix: u8,
-}
-
-impl Cidr {
-    fn parse(s: &str) -> Option<Cidr> {
-        let (ip, len) = s.split_once('/')?;
-        let prefix: u8 = len.parse().ok()?;
-        let (fam, addr) = parse_ip(ip)?;
-        (prefix <= bits(fam) && !len.starts_with('+')).then_some(Cidr { fam, addr, prefix })
-    }
-    fn host_mask(&self) -> u128 {
-        let host = (bits(self.fam) - self.prefix) as u32;
-        if host >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << host) - 1
-        }
-    }
-    fn first(&self) -> u128 {
-        self.addr & !self.host_mask()
-    }
-    fn last(&self) -> u128 {
-        self.first() | self.host_mask()
-    }
-    fn contains(&self, fam: Fam, a: u128) -> bool {
-        fam == self.fam && a >= self.first() && a <= self.last()
-    }
-    fn overlaps(&self, o: &Cidr) -> bool {
-        self.fam == o.fam && self.first() <= o.last() && o.first() <= self.last()
-    }
-    /// The canonical network text (`10.0.0.0/24`).
-    fn network(&self) -> String {
-        format!("{}/{}", ip_text(self.fam, self.first()), self.prefix)
-    }
-    /// The address text without the prefix.
-    fn ip(&self) -> String {
-        ip_text(self.fam, self.addr)
-    }
-}
-
-fn bits(f: Fam) -> u8 {
-    match f {
-        Fam::V4 => 32,
-        Fam::V6 => 128,
-    }
-}
+/// An address written with its prefix (`10.0.0.1/24`), as IPAM answers and
+/// `--subnet`/`--gateway` carry them; the math is the SDK's `net` module,
+/// shared with the reference IPAM plugin.
+type Cidr = Prefixed;
 
 fn parse_ip(s: &str) -> Option<(Fam, u128)> {
-    match s.parse::<IpAddr>().ok()? {
-        IpAddr::V4(a) => Some((Fam::V4, u32::from(a) as u128)),
-        IpAddr::V6(a) => Some((Fam::V6, u128::from(a))),
-    }
+    Addr::parse(s).map(|a| (a.family, a.value))
 }
 
-fn ip_text(f: Fam, v: u128) -> String {
-    match f {
-        Fam::V4 => std::net::Ipv4Addr::from(v as u32).to_string(),
-        Fam::V6 => std::net::Ipv6Addr::from(v).to_string(),
+fn ip_text(family: Fam, value: u128) -> String {
+    Addr { family, value }.to_string()
+}
+
+/// What the engine needs of a prefixed address besides the SDK's methods.
+trait PrefixedExt {
+    fn first(&self) -> u128;
+    fn last(&self) -> u128;
+    fn contains(&self, family: Fam, value: u128) -> bool;
+    fn overlaps(&self, other: &Cidr) -> bool;
+    /// The canonical network text (`10.0.0.0/24`).
+    fn network(&self) -> String;
+    /// The address text without the prefix.
+    fn ip(&self) -> String;
+}
+
+impl PrefixedExt for Prefixed {
+    fn first(&self) -> u128 {
+        self.block().first()
+    }
+    fn last(&self) -> u128 {
+        self.block().last()
+    }
+    fn contains(&self, family: Fam, value: u128) -> bool {
+        self.block().contains(Addr { family, value })
+    }
+    fn overlaps(&self, other: &Cidr) -> bool {
+        self.block().overlaps(&other.block())
+    }
+    fn network(&self) -> String {
+        self.block().to_string()
+    }
+    fn ip(&self) -> String {
+        self.addr.to_string()
     }
 }
 
@@ -266,7 +241,7 @@ impl Networks {
                 let c = Cidr::parse("172.17.0.1/16").expect("valid");
                 builtin.pools.insert(
                     format!("{BUILTIN_SPACE}/172.17.0.0/16"),
-                    (c, None, BTreeSet::from([c.addr])),
+                    (c, None, BTreeSet::from([c.addr.value])),
                 );
                 v4.push(PoolData {
                     pool_id: format!("{BUILTIN_SPACE}/172.17.0.0/16"),
@@ -704,7 +679,7 @@ impl Engine {
                     let range = sub.unwrap_or(*cidr);
                     let reserved = |v: u128| {
                         v == cidr.first()
-                            || (cidr.fam == Fam::V4 && v == cidr.last())
+                            || (cidr.addr.family == Fam::V4 && v == cidr.last())
                             || v == range.first()
                     };
                     let mut v = range.first();
@@ -731,7 +706,7 @@ impl Engine {
                     v
                 };
                 held.insert(v);
-                Ok(format!("{}/{}", ip_text(cidr.fam, v), cidr.prefix))
+                Ok(format!("{}/{}", ip_text(cidr.addr.family, v), cidr.prefix))
             }
         }
     }
@@ -775,7 +750,7 @@ impl Engine {
                 }
             }
             for a in p.aux.values().filter_map(|a| Cidr::parse(a)) {
-                if pool.is_some_and(|pc| pc.contains(a.fam, a.addr)) {
+                if pool.is_some_and(|pc| pc.contains(a.addr.family, a.addr.value)) {
                     if let Err(e) = self.ipam_release_address(ipam, &p.pool_id, &a.ip()).await {
                         tracing::warn!("failed to release secondary ip address {}: {e}", a.ip());
                     }
@@ -1686,7 +1661,7 @@ fn subnet_configs(spec: &NetworkCreate) -> Result<(Vec<SubnetConfig>, Vec<Subnet
         let rc = Cidr::parse(r).ok_or_else(|| format!("invalid CIDR address: {r}"))?;
         let cfg = cfgs
             .iter_mut()
-            .find(|(c, _)| c.contains(rc.fam, rc.first()))
+            .find(|(c, _)| c.contains(rc.addr.family, rc.first()))
             .ok_or_else(|| format!("no matching subnet for range {r}"))?;
         if !cfg.1.ip_range.is_empty() {
             return Err(format!(
@@ -1718,7 +1693,9 @@ fn subnet_configs(spec: &NetworkCreate) -> Result<(Vec<SubnetConfig>, Vec<Subnet
             .ok_or_else(|| format!("no matching subnet for aux-address {a}"))?;
         cfg.1.aux.insert(k.clone(), a.clone());
     }
-    let (v4, v6): (Vec<_>, Vec<_>) = cfgs.into_iter().partition(|(c, _)| c.fam == Fam::V4);
+    let (v4, v6): (Vec<_>, Vec<_>) = cfgs
+        .into_iter()
+        .partition(|(c, _)| c.addr.family == Fam::V4);
     let mut v4: Vec<SubnetConfig> = v4.into_iter().map(|(_, s)| s).collect();
     let mut v6: Vec<SubnetConfig> = v6.into_iter().map(|(_, s)| s).collect();
     // A family without subnets still gets one pool of the driver's choosing.

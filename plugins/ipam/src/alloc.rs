@@ -8,7 +8,7 @@
 //! * a dynamic address is never the network address (nor, for IPv4, the
 //!   broadcast address) of its pool or sub-pool.
 
-use crate::net::{Addr, Cidr, Family};
+use drydock_sdk::net::{Addr, Cidr, Family};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The address space for local-scope networks.

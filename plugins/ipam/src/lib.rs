@@ -13,7 +13,8 @@
 //! ```
 //!
 //! # Layout
-//! * [`net`] — addresses and CIDR blocks of both families as integers.
+//! * `drydock_sdk::net` — addresses and CIDR blocks of both families as
+//!   integers (shared with the simulated dockerd).
 //! * [`alloc`] — the allocator: pools per address space, held addresses.
 //! * `store.rs` — the state file: temp file, fsync, rename, directory fsync.
 //! * [`IpamPlugin`] (`plugin.rs`) — the RPC handlers on top.
@@ -35,7 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
-pub mod net;
+pub use drydock_sdk::net;
 mod plugin;
 mod store;
 

@@ -4,8 +4,8 @@
 //! commit, see [`State`]); a failed save rolls memory back to the file.
 
 use crate::alloc::{Allocator, GLOBAL_SPACE, LOCAL_SPACE};
-use crate::net::Cidr;
 use crate::store::{self, StoreError};
+use drydock_sdk::net::Cidr;
 use drydock_sdk::wire::ipam::*;
 use drydock_sdk::{IpamDriver, Plugin, PluginError};
 use std::collections::BTreeMap;

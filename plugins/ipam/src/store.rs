@@ -6,7 +6,7 @@
 //! a journal.
 
 use crate::alloc::{Allocator, Pool};
-use crate::net::{Addr, Cidr};
+use drydock_sdk::net::{Addr, Cidr};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};

@@ -38,6 +38,7 @@
 mod authz;
 mod error;
 mod ipam;
+pub mod net;
 mod network;
 mod plugin;
 pub mod server;

@@ -1,6 +1,12 @@
 //! IP addresses and CIDR blocks as plain integers, so pools of both families
 //! share one allocator: an IPv4 address is its 32-bit value, an IPv6 one its
 //! 128-bit value, and a [`Cidr`] remembers which family it is.
+//!
+//! The IPAM protocol carries addresses as text with a prefix (`10.0.0.2/24`);
+//! the simulated dockerd (libnetwork's side) and the reference IPAM plugin
+//! (the allocator's side) both read and write them with this module.
+//! Parsing follows Go's `net.ParseCIDR`, which is what both ends of the real
+//! protocol use.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -175,6 +181,46 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// An address written with its prefix length, host bits kept
+/// (`10.0.0.1/24`: the address and the block it lies in, as Go's
+/// `net.ParseCIDR` returns them). Gateways and endpoint addresses travel so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prefixed {
+    /// The address as written.
+    pub addr: Addr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Prefixed {
+    /// Parses `A/N` keeping `A` as written; `None` where [`Cidr::parse`]
+    /// refuses it.
+    pub fn parse(s: &str) -> Option<Prefixed> {
+        let block = Cidr::parse(s)?;
+        let (ip, _) = s.split_once('/')?;
+        Some(Prefixed {
+            addr: Addr::parse(ip)?,
+            prefix: block.prefix,
+        })
+    }
+
+    /// Its family.
+    pub fn family(&self) -> Family {
+        self.addr.family
+    }
+
+    /// The block the address lies in.
+    pub fn block(&self) -> Cidr {
+        Cidr::new(self.addr, self.prefix)
+    }
+}
+
+impl fmt::Display for Prefixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +241,21 @@ mod tests {
         assert!(all.covers(&c) && c.overlaps(&all) && !c.covers(&all));
         assert!(c.is_reserved(c.first()) && c.is_reserved(c.last()));
         assert!(!v6.is_reserved(v6.last()));
+    }
+
+    #[test]
+    fn a_prefixed_address_keeps_its_host_bits_and_knows_its_block() {
+        let gw = Prefixed::parse("198.18.0.2/24").unwrap();
+        assert_eq!(gw.addr.to_string(), "198.18.0.2");
+        assert_eq!(gw.block().to_string(), "198.18.0.0/24");
+        assert_eq!(gw.to_string(), "198.18.0.2/24");
+        assert_eq!(gw.family(), Family::V4);
+        let v6 = Prefixed::parse("fd00:2::2/64").unwrap();
+        assert_eq!(
+            (v6.addr.to_string(), v6.block().to_string()),
+            ("fd00:2::2".into(), "fd00:2::/64".into())
+        );
+        assert!(Prefixed::parse("198.18.0.2").is_none());
+        assert!(Prefixed::parse("198.18.0.2/+8").is_none());
     }
 }
