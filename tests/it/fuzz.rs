@@ -313,6 +313,30 @@ fn every_invariant_a_plugin_can_break_has_a_broken_plugin() {
     }
 }
 
+/// The engine's IDs for a seed, pinned: they appear in counterexamples and
+/// recorded `#> error` texts, and must not change with a rand update.
+#[test]
+fn the_engine_makes_the_same_ids_for_a_seed() {
+    use drydock_engine::engine::{Engine, EngineConfig};
+    let engine = Engine::new(EngineConfig {
+        roots: drydock_engine::discovery::PluginRoots {
+            sockets_dir: "/nonexistent".into(),
+            spec_dirs: Vec::new(),
+        },
+        clock: drydock_engine::clock::VirtualClock::new(),
+        seed: 1,
+    });
+    let ids: Vec<String> = (0..2).map(|_| engine.random_id()).collect();
+    // The IDs rand 0.8's StdRng (ChaCha12) made, as in the snapshots.
+    assert_eq!(
+        ids,
+        [
+            "61644a25da5ad31754e23bc1eca8c766a61ceaa8c60ddc65f158a30209256e35",
+            "c9fba417a2d8d9ed086c0f3f03f94ec89a67bfdc6a1e22b69d667e5ac8055d00"
+        ]
+    );
+}
+
 #[test]
 fn the_same_seed_gives_the_same_counterexample() {
     let mut opts = options("broken-ipam-double", FuzzProtocol::Ipam, 500);
