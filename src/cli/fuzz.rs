@@ -2,7 +2,7 @@
 //! invariants of docs/invariants.md checked after every step.
 
 use crate::fuzz::gen::FuzzProtocol;
-use crate::fuzz::{fuzz, replay_fails, FuzzOptions, FuzzReport, Launch};
+use crate::fuzz::{confirm, fuzz, rerun_lines, FuzzOptions, FuzzReport, Launch};
 use crate::run::launch::TransportKind;
 use crate::shard::Shard;
 use anyhow::Context;
@@ -203,6 +203,9 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
             if let Some(s) = args.shard {
                 writeln!(out, "{}", shard_line(s, args.cases))?;
             }
+            for w in &report.warnings {
+                writeln!(out, "{w}")?;
+            }
             if let Some(e) = &report.error {
                 writeln!(out, "error: {e}")?;
             }
@@ -212,24 +215,19 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                 Some(f) => {
                     writeln!(
                         out,
-                        "invariant {} broken after {} steps: {}",
+                        "invariant {} broken after {} steps (shrunk from case {} of seed {}): {}",
                         f.violation.invariant,
                         f.step + 1,
+                        f.case_index,
+                        report.seed,
                         f.violation.message
                     )?;
                     writeln!(out, "counterexample written to {}:", args.out.display())?;
                     for l in f.scenario.lines() {
                         writeln!(out, "  {l}")?;
                     }
-                    let file = args.out.display();
-                    match f.reproduced {
-                        Some(true) if f.concurrent_only => writeln!(
-                            out,
-                            "`drydock run {file}` fails the same way (only with its `#@ at-once` groups: the bug needs commands run concurrently)"
-                        )?,
-                        Some(true) => writeln!(out, "`drydock run {file}` fails the same way")?,
-                        Some(false) => writeln!(out, "warning: `drydock run {file}` does not fail the same way")?,
-                        None => {}
+                    for l in rerun_lines(f) {
+                        writeln!(out, "{l}")?;
                     }
                 }
             }
@@ -252,13 +250,23 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
                 "cases_per_sec": report.cases_per_sec(),
                 "calls_per_sec": report.calls_per_sec(),
                 "error": report.error,
+                "warnings": report.warnings,
                 "failure": report.failure.as_ref().map(|f| serde_json::json!({
                     "invariant": f.violation.invariant,
                     "message": f.violation.message,
                     "steps": f.lines,
                     "scenario": f.scenario,
                     "out": args.out,
-                    "reproduced": f.reproduced,
+                    "case": f.case_index,
+                    "reproduced": f.reproduced(),
+                    "reruns": f.reruns.iter().map(|r| serde_json::json!({
+                        "against": r.against.describe(),
+                        "command": r.command,
+                        "same": r.same,
+                        "runs": r.runs,
+                        "same_runs": r.same_runs,
+                        "failure": r.failure,
+                    })).collect::<Vec<_>>(),
                     "concurrent_only": f.concurrent_only,
                 })),
             });
@@ -322,6 +330,9 @@ fn write_report(args: &FuzzArgs, report: &FuzzReport, out: &mut dyn Write) -> an
 pub async fn run(args: FuzzArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
     eprintln!("drydock fuzz: seed {}", opts.seed);
+    for w in crate::fuzz::warnings(&opts) {
+        eprintln!("drydock fuzz: {w}");
+    }
     let bar = indicatif::ProgressBar::new(match opts.shard {
         Some(s) => s.cases_of(u64::from(opts.cases)),
         None => u64::from(opts.cases),
@@ -343,7 +354,7 @@ pub async fn run(args: FuzzArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode
     if let Some(f) = report.failure.as_mut() {
         std::fs::write(&args.out, &f.scenario)
             .with_context(|| format!("cannot write {}", args.out.display()))?;
-        f.reproduced = Some(replay_fails(&args.out, &opts, &f.violation).await?);
+        f.reruns = confirm(&args.out, &opts, f).await?;
     }
     write_report(&args, &report, out)?;
     Ok(if report.failure.is_none() && report.error.is_none() {

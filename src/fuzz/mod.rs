@@ -7,6 +7,16 @@
 //! Every case runs on a fresh [`Engine`] with the same seed as `drydock run`
 //! (1), so the IDs in a counterexample are the ones a replay sees.
 //!
+//! Case `i` of a run is generated from its own generator, derived from the
+//! seed and `i` alone ([`case_rng`]): the stream of cases never depends on
+//! what the plugin answered, on earlier cases or on which cases run, so
+//! `--seed` names the same cases in every run (and a shard can pick cases by
+//! index). A plugin the scenario starts (`--kind`, `--exec`) is started
+//! afresh for every case, in a fresh state directory. A plugin that is
+//! already running cannot be: each case then gets volume names of its own
+//! ([`FuzzOptions::launch`] is [`Launch::Discovered`]), what it made is
+//! removed after it, and the report warns that state is shared.
+//!
 //! With [`FuzzOptions::concurrent`] (the default of `drydock fuzz`), some
 //! steps are groups of commands on different containers that run at once
 //! ([`gen::Group`]; the futures of [`Engine::docker`] polled together), where
@@ -30,7 +40,10 @@ use drydock_engine::discovery::PluginRoots;
 use drydock_engine::engine::{Engine, EngineConfig};
 use drydock_engine::scenario::{parse, Directive, Outcome, Step, StepKind};
 use gen::{FuzzProtocol, GenConfig, Group};
+use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -97,6 +110,11 @@ pub struct CaseResult {
     pub violation: Option<(usize, Violation)>,
     /// Each line's outcome, in order, up to the violation.
     pub outcomes: Vec<Outcome>,
+    /// The generated lines as they ran: for an already-running plugin, with
+    /// the case's own volume names ([`unique_names`]).
+    pub lines: Vec<String>,
+    /// The suffix of those names (empty when the plugin is started per case).
+    pub tag: String,
 }
 
 /// A shrunk failing case.
@@ -113,9 +131,60 @@ pub struct Counterexample {
     /// Whether the violation needs commands run at once: the file's steps,
     /// run one at a time, keep the invariant.
     pub concurrent_only: bool,
-    /// Whether `drydock run` of the file fails with the same invariant and
-    /// message (checked after writing it).
-    pub reproduced: Option<bool>,
+    /// The index of the generated case that failed first (before
+    /// shrinking): `case_at(opts, index)` is that case.
+    pub case_index: u64,
+    /// The re-runs of the written file with `drydock run` ([`confirm`]);
+    /// empty until it has been written and re-run.
+    pub reruns: Vec<Rerun>,
+    /// The suffix of the file's volume names, on an already-running plugin
+    /// (names no case used, so the file does not meet a case's leftovers).
+    pub tag: Option<String>,
+}
+
+impl Counterexample {
+    /// Whether the file was re-run and every re-run failed the same way.
+    pub fn reproduced(&self) -> Option<bool> {
+        (!self.reruns.is_empty()).then(|| self.reruns.iter().all(|r| r.same))
+    }
+}
+
+/// Which plugin a re-run of a counterexample met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// The already-running plugin, in the state the fuzzer left it.
+    LeftByFuzzer,
+    /// A plugin started afresh (the file's own `#@ plugin` line).
+    Fresh,
+}
+
+impl Against {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Against::LeftByFuzzer => "against the running plugin as the fuzzer left it",
+            Against::Fresh => "against a fresh plugin (the file starts its own)",
+        }
+    }
+}
+
+/// One `drydock run` of a written counterexample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rerun {
+    /// Which plugin it met.
+    pub against: Against,
+    /// The `drydock run` command line it was (what a user types).
+    pub command: String,
+    /// How many times it ran: more than once for a concurrent-only file
+    /// over a socket, whose interleaving varies from run to run.
+    pub runs: u32,
+    /// How many of those failed with the fuzzer's `invariant … broken: …`.
+    pub same_runs: u32,
+    /// The first failure's message of the first run that did not fail the
+    /// same way (`None`: it passed), or else of the last run.
+    pub failure: Option<String>,
+    /// Whether every run failed the same way.
+    pub same: bool,
 }
 
 /// What a fuzz run found.
@@ -135,6 +204,9 @@ pub struct FuzzReport {
     pub failure: Option<Counterexample>,
     /// A problem that is not an invariant (the plugin could not start…).
     pub error: Option<String>,
+    /// What the user should know about how far the cases were isolated
+    /// ([`warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl FuzzReport {
@@ -204,6 +276,132 @@ fn scenario_text(opts: &FuzzOptions, lines: &[String]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// What a run against `opts` cannot promise: for an already-running plugin,
+/// that every case shares its state.
+pub fn warnings(opts: &FuzzOptions) -> Vec<String> {
+    if opts.launch != Launch::Discovered {
+        return Vec::new();
+    }
+    vec![format!(
+        "warning: plugin {} is already running, so every case shares its state: each case \
+         gets volume names of its own and what it made is removed after it, but whatever \
+         a case leaves behind (a volume the plugin refuses to remove, an IPAM pool, a \
+         subnet) can change later cases and the counterexample; for a fresh plugin per \
+         case, let drydock start it (--kind or --exec)",
+        opts.plugin
+    )]
+}
+
+/// The generator of case `index` of a run with `seed`: derived from the two
+/// alone, with a named algorithm (ChaCha8 for the derivation, proptest's
+/// ChaCha for the case), so `--seed` names the same cases across runs,
+/// plugins, shards and dependency updates.
+pub fn case_rng(seed: u64, index: u64) -> TestRng {
+    let mut chacha = ChaCha8Rng::seed_from_u64(seed);
+    chacha.set_stream(index);
+    let mut bytes = [0u8; 32];
+    chacha.fill_bytes(&mut bytes);
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+fn gen_config(opts: &FuzzOptions) -> GenConfig {
+    GenConfig {
+        plugin: opts.plugin.clone(),
+        restartable: opts.restart_plugin && opts.launch != Launch::Discovered,
+        protocol: opts.protocol,
+    }
+}
+
+/// Case `index` of a run with `seed`: the runner that shrinks it, and its
+/// value tree, drawn from [`case_rng`] first thing.
+fn new_case<S: Strategy>(
+    strategy: &S,
+    config: &Config,
+    seed: u64,
+    index: u64,
+) -> (TestRunner, S::Tree) {
+    let mut runner = TestRunner::new_with_rng(config.clone(), case_rng(seed, index));
+    let tree = strategy
+        .new_tree(&mut runner)
+        .expect("the case strategy never rejects");
+    (runner, tree)
+}
+
+/// Case `index` of a run with `opts` as generated, before any shrinking.
+pub fn case_at(opts: &FuzzOptions, index: u64) -> Vec<Group> {
+    let strategy = gen::case(&gen_config(opts), opts.steps, opts.concurrent);
+    new_case(&strategy, &Config::default(), opts.seed, index)
+        .1
+        .current()
+}
+
+/// A tag no earlier case of this process used, and unlikely in any other
+/// process: the suffix of a case's volume names on an already-running plugin.
+fn fresh_tag() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut x = (nanos ^ (u64::from(std::process::id()) << 40)) % 36u64.pow(5);
+        let mut s = String::new();
+        for _ in 0..5 {
+            s.push(char::from_digit((x % 36) as u32, 36).expect("a base-36 digit"));
+            x /= 36;
+        }
+        s
+    });
+    format!("{run}{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The volumes the generator names (`v1`…`v3`).
+const VOLUMES: [&str; 3] = ["v1", "v2", "v3"];
+
+/// `line` with each generated volume name `vN` made `vN-TAG`, so a case on
+/// an already-running plugin never meets a volume an earlier case left.
+pub fn unique_names(line: &str, tag: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            for v in VOLUMES {
+                if w == v {
+                    return format!("{v}-{tag}");
+                }
+                if let Some(rest) = w.strip_prefix(v).and_then(|r| r.strip_prefix(':')) {
+                    return format!("{v}-{tag}:{rest}");
+                }
+            }
+            w.to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Removes what a case made on an already-running plugin: containers (their
+/// mounts), the case's volumes and networks (their pools). Best effort.
+/// `fresh`: `engine` is not the one that ran the case, so it must first be
+/// told about the volumes (a Create of an existing volume changes nothing).
+async fn clean_up(engine: &Engine, opts: &FuzzOptions, tag: &str, fresh: bool) -> u64 {
+    let volumes: Vec<String> = VOLUMES.iter().map(|v| format!("{v}-{tag}")).collect();
+    let mut lines = vec!["docker rm -f c1 c2 c3".to_owned()];
+    if fresh && matches!(opts.protocol, FuzzProtocol::Volume | FuzzProtocol::All) {
+        for v in &volumes {
+            lines.push(format!("docker volume create -d {} {v}", opts.plugin));
+        }
+    }
+    lines.push(format!("docker volume rm -f {}", volumes.join(" ")));
+    lines.push("docker network rm n1 n2".to_owned());
+    let text = lines.join("\n") + "\n";
+    let cleanup = parse("cleanup.scenario", text.as_bytes()).expect("valid cleanup");
+    for step in &cleanup.steps {
+        if let StepKind::Action(a) = &step.kind {
+            let _ = engine.docker(&a.command).await;
+        }
+    }
+    engine.trace().drain().len() as u64
 }
 
 /// A temporary directory on tmpfs when there is one: the reference plugins
@@ -290,7 +488,12 @@ async fn run_step(
 /// Runs one case: the groups in order (a `together` group's commands at
 /// once), the invariants checked after each group.
 pub async fn run_case(opts: &FuzzOptions, case: &[Group]) -> anyhow::Result<CaseResult> {
-    let lines = gen::flatten(case);
+    let shared = opts.launch == Launch::Discovered;
+    let tag = if shared { fresh_tag() } else { String::new() };
+    let mut lines = gen::flatten(case);
+    if shared {
+        lines = lines.iter().map(|l| unique_names(l, &tag)).collect();
+    }
     let text = scenario_text(opts, &lines);
     let scenario = parse("fuzz.scenario", text.as_bytes())
         .map_err(|e| anyhow::anyhow!("generated case does not parse: {e}\n{text}"))?;
@@ -324,7 +527,11 @@ pub async fn run_case(opts: &FuzzOptions, case: &[Group]) -> anyhow::Result<Case
     let _ = std::fs::write(tmp.path().join("notes.txt"), "fuzz\n");
     let mut launcher = Launcher::new(opts.transport, dirs).base_dir(Some(tmp.path().to_path_buf()));
     let mut checker = Checker::new(&opts.plugin, &[]).expect("every invariant exists");
-    let mut result = CaseResult::default();
+    let mut result = CaseResult {
+        lines,
+        tag: tag.clone(),
+        ..CaseResult::default()
+    };
     for step in &scenario.steps[..header] {
         run_step(step, &engine, &mut launcher).await?;
         result.calls += engine.trace().drain().len() as u64;
@@ -366,18 +573,9 @@ pub async fn run_case(opts: &FuzzOptions, case: &[Group]) -> anyhow::Result<Case
             break;
         }
     }
-    if opts.launch == Launch::Discovered {
+    if shared {
         // The plugin outlives the case: leave it as the case found it.
-        const CLEANUP: &str = "docker rm -f c1 c2 c3\n\
-            docker volume rm -f v1 v2 v3\n\
-            docker network rm n1 n2\n";
-        let cleanup = parse("cleanup.scenario", CLEANUP.as_bytes()).expect("valid cleanup");
-        for step in &cleanup.steps {
-            if let StepKind::Action(a) = &step.kind {
-                let _ = engine.docker(&a.command).await;
-            }
-        }
-        result.calls += engine.trace().drain().len() as u64;
+        result.calls += clean_up(&engine, opts, &tag, false).await;
     }
     launcher.stop_all().await;
     result.checks = checker.model.checks;
@@ -440,7 +638,7 @@ pub fn counterexample_text(
         if group.together && group.lines.len() > 1 {
             out.push_str(&format!("#@ at-once {}\n", group.lines.len()));
         }
-        for line in &group.lines {
+        for line in &result.lines[i..i + group.lines.len()] {
             if i > step {
                 break;
             }
@@ -468,73 +666,157 @@ struct Counters {
     checks: AtomicU64,
 }
 
+/// `case` without its flat line `index` (a group left empty goes too).
+fn without_line(case: &[Group], index: usize) -> Vec<Group> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    for g in case {
+        let len = g.lines.len();
+        let mut g = g.clone();
+        if (at..at + len).contains(&index) {
+            g.lines.remove(index - at);
+        }
+        at += len;
+        if !g.lines.is_empty() {
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// Drops, last first, each line before the violating one if the case
+/// breaks the same invariant without it. Shrinking tries each line once,
+/// early on, before it simplifies the others; what remains can still hold
+/// lines that the failure no longer needs, such as commands on containers
+/// or volumes the file never makes, which only fail and read as if they
+/// mattered. One run per line. Returns the case and its result.
+async fn drop_unneeded_lines(
+    opts: &FuzzOptions,
+    mut case: Vec<Group>,
+    mut result: CaseResult,
+    same: &dyn Fn(&CaseResult) -> bool,
+) -> (Vec<Group>, CaseResult) {
+    let Some((step, _)) = result.violation.clone() else {
+        return (case, result);
+    };
+    for index in (0..step).rev() {
+        let smaller = without_line(&case, index);
+        if let Ok(r) = run_case(opts, &smaller).await {
+            if same(&r) {
+                (case, result) = (smaller, r);
+            }
+        }
+    }
+    (case, result)
+}
+
+/// `result` as if its case had run with volume-name suffix `tag`.
+fn retag(case: &[Group], result: &CaseResult, tag: &str) -> CaseResult {
+    let (old, new) = (format!("-{}", result.tag), format!("-{tag}"));
+    CaseResult {
+        lines: gen::flatten(case)
+            .iter()
+            .map(|l| unique_names(l, tag))
+            .collect(),
+        outcomes: result
+            .outcomes
+            .iter()
+            .map(|o| Outcome {
+                error: o.error.as_ref().map(|e| e.replace(&old, &new)),
+                ..o.clone()
+            })
+            .collect(),
+        violation: result.violation.as_ref().map(|(i, v)| {
+            (
+                *i,
+                Violation {
+                    invariant: v.invariant,
+                    message: v.message.replace(&old, &new),
+                },
+            )
+        }),
+        tag: tag.to_owned(),
+        ..result.clone()
+    }
+}
+
 /// Runs `opts.cases` cases (and the shrinking after a failure). Blocking: it
 /// drives its own single-threaded runtime, so call it off the async runtime
 /// (`spawn_blocking`) or from a plain thread. `tick` is called after each case.
 pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
+    fuzz_observed(opts, tick, &|_, _| {})
+}
+
+/// [`fuzz`], calling `seen(index, case)` with each generated case before it
+/// runs (not with the shrunk ones).
+pub fn fuzz_observed(
+    opts: &FuzzOptions,
+    tick: &(dyn Fn(u64) + Sync),
+    seen: &(dyn Fn(u64, &[Group]) + Sync),
+) -> FuzzReport {
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let gen_cfg = GenConfig {
-        plugin: opts.plugin.clone(),
-        restartable: opts.restart_plugin && opts.launch != Launch::Discovered,
-        protocol: opts.protocol,
-    };
-    let strategy = gen::case(&gen_cfg, opts.steps, opts.concurrent);
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&opts.seed.to_le_bytes());
+    let strategy = gen::case(&gen_config(opts), opts.steps, opts.concurrent);
+    // One case per runner, each with its own generator: proptest shrinks a
+    // failing one, and nothing carries over from case to case.
     let config = Config {
-        cases: opts.cases,
         failure_persistence: None,
         max_shrink_iters: 4096,
         ..Config::default()
     };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     let counters = Counters::default();
     // The first failure's invariant: shrinking keeps only cases that break it
     // too, so the counterexample shows the bug that was found.
     let first: Mutex<Option<&'static str>> = Mutex::new(None);
     let error: Mutex<Option<String>> = Mutex::new(None);
-    // Every shard generates every case, so case i is the same everywhere, and
-    // runs its own; once a case has failed, the calls are proptest's
-    // shrinking of it, all this shard's.
-    let generated = AtomicU64::new(0);
-    let shrinking = std::sync::atomic::AtomicBool::new(false);
-    let outcome = runner.run(&strategy, |case| {
-        let i = generated.fetch_add(1, Ordering::Relaxed);
-        if !shrinking.load(Ordering::Relaxed) && opts.shard.is_some_and(|s| !s.owns_case(i)) {
-            return Ok(());
+    let mut failed = None;
+    for index in 0..u64::from(opts.cases) {
+        // Case i is built from (seed, i) alone, so a shard runs just its own.
+        if opts.shard.is_some_and(|s| !s.owns_case(index)) {
+            continue;
         }
-        let result = rt.block_on(run_case(opts, &case));
-        let n = counters.cases.fetch_add(1, Ordering::Relaxed) + 1;
-        tick(n);
-        let result = match result {
-            Ok(r) => r,
-            Err(e) => {
-                *error.lock().unwrap() = Some(format!("{e:#}"));
-                shrinking.store(true, Ordering::Relaxed);
-                return Err(TestCaseError::fail("setup"));
+        let (mut runner, tree) = new_case(&strategy, &config, opts.seed, index);
+        let generated = std::sync::atomic::AtomicBool::new(true);
+        let outcome = runner.run_one(tree, |case| {
+            if generated.swap(false, Ordering::Relaxed) {
+                seen(index, &case);
             }
-        };
-        counters.calls.fetch_add(result.calls, Ordering::Relaxed);
-        counters.checks.fetch_add(result.checks, Ordering::Relaxed);
-        let Some((_, bad)) = &result.violation else {
-            return Ok(());
-        };
-        let mut first = first.lock().unwrap();
-        shrinking.store(true, Ordering::Relaxed);
-        match *first {
-            None => {
-                *first = Some(bad.invariant);
-                Err(TestCaseError::fail(bad.invariant))
+            let result = rt.block_on(run_case(opts, &case));
+            let n = counters.cases.fetch_add(1, Ordering::Relaxed) + 1;
+            tick(n);
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    *error.lock().unwrap() = Some(format!("{e:#}"));
+                    return Err(TestCaseError::fail("setup"));
+                }
+            };
+            counters.calls.fetch_add(result.calls, Ordering::Relaxed);
+            counters.checks.fetch_add(result.checks, Ordering::Relaxed);
+            let Some((_, bad)) = &result.violation else {
+                return Ok(());
+            };
+            let mut first = first.lock().unwrap();
+            match *first {
+                None => {
+                    *first = Some(bad.invariant);
+                    Err(TestCaseError::fail(bad.invariant))
+                }
+                Some(name) if name == bad.invariant => Err(TestCaseError::fail(name)),
+                Some(_) => Ok(()),
             }
-            Some(name) if name == bad.invariant => Err(TestCaseError::fail(name)),
-            Some(_) => Ok(()),
+        });
+        if let Err(TestError::Fail(_, case)) = outcome {
+            failed = Some((index, case));
+            break;
         }
-    });
+        if error.lock().unwrap().is_some() {
+            break;
+        }
+    }
     let mut report = FuzzReport {
         seed: opts.seed,
         cases: counters.cases.load(Ordering::Relaxed),
@@ -543,8 +825,9 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
         seconds: 0.0,
         failure: None,
         error: error.lock().unwrap().clone(),
+        warnings: warnings(opts),
     };
-    if let Err(TestError::Fail(_, case)) = outcome {
+    if let Some((case_index, case)) = failed.filter(|_| report.error.is_none()) {
         // Run the shrunk case again to get its outcomes — one step at a time
         // if that still breaks the invariant, as `drydock run` will.
         let first = *first.lock().unwrap();
@@ -568,17 +851,34 @@ pub fn fuzz(opts: &FuzzOptions, tick: &(dyn Fn(u64) + Sync)) -> FuzzReport {
                 (case, r, true)
             }
         };
+        let (case, result) = match result {
+            Some(r) => {
+                let (c, r) = rt.block_on(drop_unneeded_lines(opts, case, r, &same));
+                (c, Some(r))
+            }
+            None => (case, None),
+        };
+        // On a running plugin the file gets names no case used.
+        let result = result.map(|r| {
+            if r.tag.is_empty() {
+                r
+            } else {
+                retag(&case, &r, &fresh_tag())
+            }
+        });
         if let Some(result) = result {
             if let Some((step, violation)) = result.violation.clone() {
                 let scenario =
                     counterexample_text(opts, &case, &result, opts.seed, concurrent_only);
                 report.failure = Some(Counterexample {
-                    lines: gen::flatten(&case)[..=step].to_vec(),
+                    lines: result.lines[..=step].to_vec(),
                     step,
                     violation,
                     scenario,
                     concurrent_only,
-                    reproduced: None,
+                    case_index,
+                    reruns: Vec::new(),
+                    tag: (!result.tag.is_empty()).then(|| result.tag.clone()),
                 });
             }
         }
@@ -601,14 +901,133 @@ pub async fn replay(path: &Path, opts: &FuzzOptions) -> anyhow::Result<Option<St
     Ok(report.failures.first().map(|f| f.message.clone()))
 }
 
-/// Whether `drydock run` of the counterexample at `path` fails with the
-/// same invariant and message.
-pub async fn replay_fails(
+/// Re-runs the counterexample written to `path` as a user will, with
+/// `drydock run`: against the running plugin as the fuzzer left it (then
+/// removes the file's volumes, as far as the plugin lets it, so that the
+/// user's own run meets much the same state), or, when the file starts its
+/// plugin, against a fresh one. The claim "fails the same way" is made only
+/// from these runs.
+pub async fn confirm(
     path: &Path,
     opts: &FuzzOptions,
-    violation: &Violation,
-) -> anyhow::Result<bool> {
-    Ok(replay(path, opts).await?.as_deref() == Some(violation.to_string().as_str()))
+    failure: &Counterexample,
+) -> anyhow::Result<Vec<Rerun>> {
+    let against = if opts.launch == Launch::Discovered {
+        Against::LeftByFuzzer
+    } else {
+        Against::Fresh
+    };
+    // In-process the interleaving of `#@ at-once` commands is the same every
+    // run; over a socket it is not, so such a file is run several times.
+    let over_socket = opts.launch == Launch::Discovered || opts.transport == TransportKind::Unix;
+    let runs = if failure.concurrent_only && over_socket {
+        5
+    } else {
+        1
+    };
+    let wanted = failure.violation.to_string();
+    let (mut same_runs, mut other, mut last) = (0, None, None);
+    for _ in 0..runs {
+        let got = replay(path, opts).await?;
+        if let Some(tag) = &failure.tag {
+            let engine = Engine::new(EngineConfig {
+                roots: PluginRoots {
+                    sockets_dir: opts.plugins_dir.clone().unwrap_or_default(),
+                    spec_dirs: opts.spec_dirs.clone(),
+                },
+                clock: VirtualClock::new(),
+                seed: RunOptions::default().seed,
+            });
+            clean_up(&engine, opts, tag, true).await;
+        }
+        if got.as_deref() == Some(wanted.as_str()) {
+            same_runs += 1;
+        } else if other.is_none() {
+            other = Some(got.clone());
+        }
+        last = got;
+    }
+    Ok(vec![Rerun {
+        against,
+        command: run_command(opts, path),
+        runs,
+        same_runs,
+        same: same_runs == runs,
+        failure: other.unwrap_or(last),
+    }])
+}
+
+/// The `drydock run` command that runs the counterexample at `file` as the
+/// fuzzer ran its cases: the same plugin directories, and the same
+/// transport for a plugin the file starts (`drydock run` defaults to unix).
+pub fn run_command(opts: &FuzzOptions, file: &Path) -> String {
+    let word = |p: &Path| shell_word(&p.display().to_string());
+    let mut cmd = "drydock run".to_owned();
+    if let Some(d) = &opts.plugins_dir {
+        cmd += &format!(" --plugins-dir {}", word(d));
+    }
+    for d in &opts.spec_dirs {
+        cmd += &format!(" --spec-dir {}", word(d));
+    }
+    if plugin_line(opts).is_some() && opts.transport != TransportKind::Unix {
+        use clap::ValueEnum;
+        if let Some(v) = opts.transport.to_possible_value() {
+            cmd += &format!(" --transport {}", v.get_name());
+        }
+    }
+    format!("{cmd} {}", word(file))
+}
+
+/// What the report says about the re-runs of a written counterexample: one
+/// line per re-run, "fails the same way" only for those that did.
+pub fn rerun_lines(failure: &Counterexample) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &failure.reruns {
+        let (against, cmd) = (r.against.describe(), &r.command);
+        let got = match &r.failure {
+            None => "it passed".to_owned(),
+            Some(m) => format!("it failed with: {m}"),
+        };
+        if r.same {
+            let at_once = if failure.concurrent_only {
+                " (only with its `#@ at-once` groups: the bug needs commands run concurrently)"
+            } else {
+                ""
+            };
+            let each = if r.runs > 1 {
+                format!(", in each of {} runs", r.runs)
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "`{cmd}` fails the same way {against}{each}{at_once}"
+            ));
+        } else if r.same_runs == 0 {
+            let any = if r.runs > 1 {
+                format!(" in any of {} runs", r.runs)
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "warning: `{cmd}` did NOT fail the same way {against}{any}: {got}"
+            ));
+        } else {
+            out.push(format!(
+                "warning: `{cmd}` did NOT always fail the same way {against}: {} of {} runs did, \
+                 another: {got} (its `#@ at-once` commands interleave differently over a socket \
+                 from run to run)",
+                r.same_runs, r.runs
+            ));
+        }
+        if r.against == Against::LeftByFuzzer {
+            out.push(
+                "(drydock cannot start a fresh copy of an already-running plugin, so the file \
+                 was not re-run against one)"
+                    .to_owned(),
+            );
+        }
+    }
+    out
 }
 
 /// Shared handle for a progress callback.

@@ -30,6 +30,7 @@ use crate::discovery::PluginRoots;
 use crate::registry::Registry;
 use crate::trace::Trace;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use std::sync::{Arc, Mutex};
 
 pub use containers::{ContainerSpec, ContainerState, ContainerSummary, MountSpec};
@@ -56,7 +57,10 @@ pub struct Engine {
     containers: containers::Containers,
     /// libnetwork: networks, their pools and endpoints, registered drivers.
     networks: networks::Networks,
-    rng: Mutex<rand::rngs::StdRng>,
+    /// IDs and names. ChaCha12 by name, not `StdRng` (rand may change what
+    /// that is): a run's IDs must stay the same across dependency updates.
+    /// ChaCha12 is what rand 0.8's `StdRng` was, so the IDs did not change.
+    rng: Mutex<ChaCha12Rng>,
     authz: authz::AuthzState,
     /// Client requests, kept only when asked (the scenario runner does, for
     /// `--diagram`; engines driven directly, as in benchmarks, do not).
@@ -72,7 +76,7 @@ impl Engine {
             networks: networks::Networks::new(&registry),
             registry,
             containers: containers::Containers::default(),
-            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed)),
+            rng: Mutex::new(ChaCha12Rng::seed_from_u64(config.seed)),
             authz: authz::AuthzState::default(),
             api_log: Mutex::default(),
         }

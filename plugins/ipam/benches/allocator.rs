@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
     while let Ok(addr) = a.request_address(&p.id, "") {
         held.push(addr.split('/').next().unwrap().to_owned());
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let free = held.len() / 100;
     for _ in 0..free {
         let i = rng.gen_range(0..held.len());
