@@ -50,6 +50,69 @@ pub struct TraceStep {
     pub output: String,
 }
 
+/// A recording turned into a scenario: the text to run and the recorded
+/// steps the run must reproduce, one per replayed line.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayPlan {
+    /// The scenario: the header lines, then one line per replayed step.
+    pub text: String,
+    /// The recorded steps, in the order of the scenario's lines after the
+    /// header (a daemon's start-up calls folded into its restart step).
+    pub expected: Vec<TraceStep>,
+    /// Steps that are not replayed (shell set-up lines, `#boot`, `#stop`…),
+    /// none of which made a call `replayed` accepts.
+    pub skipped: Vec<String>,
+}
+
+/// The one conversion of a recording into a scenario (used by `drydock
+/// replay` and by every test that replays real dockerd recordings):
+/// * `docker …` lines and `#@` directives are replayed as they are, except
+///   `#@ plugin` lines: `header` says how the replay starts its plugins;
+/// * `#restart` becomes `#@ restart-daemon`, and the calls recorded under
+///   `#restarted` (the new daemon's start-up) belong to that step;
+/// * any other step is skipped, unless it made a call `replayed` accepts:
+///   a call the replay could not cause is an error naming the step.
+pub fn replay_plan(
+    recording: &[TraceStep],
+    header: &[String],
+    replayed: impl Fn(&TraceCall) -> bool,
+) -> Result<ReplayPlan, String> {
+    let mut plan = ReplayPlan::default();
+    for line in header {
+        plan.text.push_str(line);
+        plan.text.push('\n');
+    }
+    for step in recording {
+        let line = if step.command == "#restarted" {
+            if let Some(last) = plan.expected.last_mut() {
+                last.calls.extend(step.calls.iter().cloned());
+            }
+            continue;
+        } else if step.command == "#restart" {
+            "#@ restart-daemon"
+        } else if step.command.starts_with("docker ")
+            || (step.command.starts_with("#@") && !step.command.starts_with("#@ plugin "))
+        {
+            step.command.as_str()
+        } else if step.command.starts_with("#@ plugin ") {
+            continue;
+        } else {
+            if let Some(call) = step.calls.iter().find(|c| replayed(c)) {
+                return Err(format!(
+                    "the recorded step `{}` is not a docker command or a #@ directive, yet it caused {} {}: the replay cannot cause that call",
+                    step.command, call.plugin, call.method
+                ));
+            }
+            plan.skipped.push(step.command.clone());
+            continue;
+        };
+        plan.text.push_str(line);
+        plan.text.push('\n');
+        plan.expected.push(step.clone());
+    }
+    Ok(plan)
+}
+
 /// Reads a golden JSON Lines recording (`tests/golden/*.jsonl`): `{"mark"}`
 /// lines open a step, request lines add calls, `{"result"}` closes it.
 pub fn load_golden(text: &str) -> Result<Vec<TraceStep>, String> {
@@ -439,5 +502,62 @@ mod tests {
         let mut swapped = act.clone();
         swapped[0].calls.swap(0, 1);
         assert!(compare(&exp, &swapped, |_| true).is_err());
+    }
+
+    fn named(command: &str, calls: Vec<TraceCall>) -> TraceStep {
+        TraceStep {
+            command: command.into(),
+            ..step(calls)
+        }
+    }
+
+    #[test]
+    fn a_recording_becomes_one_scenario_with_restarts_folded_and_set_up_skipped() {
+        let get = || call("VolumeDriver.Get", json!({"Name": "v"}));
+        let recording = vec![
+            named("#start", vec![call("Plugin.Activate", Value::Null)]),
+            named("#@ plugin p volume", vec![]),
+            named("docker volume create -d p v", vec![get()]),
+            named("#restart", vec![]),
+            named("#restarted", vec![get()]),
+            named("#@ authorization-plugin", vec![]),
+            named("docker volume rm v", vec![get()]),
+        ];
+        let plan = replay_plan(&recording, &["#@ plugin p kind".into()], |c| {
+            c.method != "Plugin.Activate"
+        })
+        .unwrap();
+        assert_eq!(
+            plan.text,
+            "#@ plugin p kind\ndocker volume create -d p v\n#@ restart-daemon\n#@ authorization-plugin\ndocker volume rm v\n"
+        );
+        let commands: Vec<&str> = plan.expected.iter().map(|s| s.command.as_str()).collect();
+        assert_eq!(
+            commands,
+            [
+                "docker volume create -d p v",
+                "#restart",
+                "#@ authorization-plugin",
+                "docker volume rm v"
+            ]
+        );
+        // The new daemon's start-up call is the restart step's.
+        assert_eq!(plan.expected[1].calls.len(), 1);
+        assert_eq!(plan.skipped, ["#start"]);
+    }
+
+    #[test]
+    fn a_set_up_step_that_called_a_replayed_plugin_cannot_be_replayed() {
+        let recording = vec![named(
+            "mkdir /tmp/x && curl --unix-socket …",
+            vec![call("VolumeDriver.Create", json!({"Name": "v"}))],
+        )];
+        let e = replay_plan(&recording, &[], |_| true).unwrap_err();
+        assert!(
+            e.contains("`mkdir /tmp/x && curl --unix-socket …`")
+                && e.contains("p VolumeDriver.Create"),
+            "{e}"
+        );
+        assert!(replay_plan(&recording, &[], |_| false).is_ok());
     }
 }

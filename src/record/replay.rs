@@ -13,7 +13,9 @@
 use crate::run::launch::TransportKind;
 use crate::run::{run_scenario, RunOptions, ScenarioReport};
 use anyhow::{bail, Context};
-use drydock_engine::compare::{compare, load_golden, Difference, TraceCall, TraceStep};
+use drydock_engine::compare::{
+    compare, load_golden, replay_plan, Difference, TraceCall, TraceStep,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -357,47 +359,44 @@ fn header(opts: &ReplayOptions, recording: &Recording) -> Vec<String> {
 /// Replays `recording` against the plugin `opts` describe.
 pub async fn replay(recording: &Recording, opts: &ReplayOptions) -> anyhow::Result<ReplayReport> {
     let mut notes = Vec::new();
-    let mut expected: Vec<TraceStep> = Vec::new();
+    let mut steps: Vec<TraceStep> = Vec::new();
     for s in &recording.steps {
         if s.command == "#start" {
+            // Calls before the first command: dockerd's own (a restart's
+            // plugins, say); no replayed command causes them.
             let n = s.calls.iter().filter(|c| c.plugin == opts.plugin).count();
             if n > 0 {
                 notes.push(format!(
                     "{n} call(s) before the first command are not replayed (no command caused them)"
                 ));
             }
-        } else if s.command.starts_with("#@ plugin ") {
-            // The plugin under replay is started as the options say.
-        } else if s.command.starts_with("docker ") || s.command.starts_with("#@") {
-            let mut s = s.clone();
-            for c in &mut s.calls {
-                rewrite(&mut c.request, &opts.rewrites);
-                if let Some(r) = c.response.as_mut() {
-                    rewrite(r, &opts.rewrites);
-                }
-            }
-            expected.push(s);
-        } else if s.calls.iter().all(|c| c.plugin != opts.plugin) {
-            notes.push(format!(
-                "`{}` is not a docker command; it caused no calls to {}, so it is skipped",
-                s.command, opts.plugin
-            ));
-        } else {
-            bail!(
-                "the recording's command `{}` is not a docker command or a #@ directive, and it caused calls to {}; replay cannot run it",
-                s.command, opts.plugin
-            );
+            continue;
         }
+        let mut s = s.clone();
+        for c in &mut s.calls {
+            rewrite(&mut c.request, &opts.rewrites);
+            if let Some(r) = c.response.as_mut() {
+                rewrite(r, &opts.rewrites);
+            }
+        }
+        steps.push(s);
     }
+    let header = header(opts, recording);
+    let mut lines = vec!["# replay of a recording".to_owned()];
+    lines.extend(header.iter().cloned());
+    let plan = replay_plan(&steps, &lines, |c| c.plugin == opts.plugin)
+        .map_err(|e| anyhow::anyhow!("{e}; replay cannot run it"))?;
+    for skipped in &plan.skipped {
+        notes.push(format!(
+            "`{skipped}` is not a docker command; it caused no calls to {}, so it is skipped",
+            opts.plugin
+        ));
+    }
+    let mut expected = plan.expected;
     if expected.is_empty() {
         bail!("the recording has no docker commands to replay (was it made with --commands?)");
     }
-    let header = header(opts, recording);
-    let mut scenario = String::from("# replay of a recording\n");
-    for line in header.iter().chain(expected.iter().map(|s| &s.command)) {
-        scenario.push_str(line);
-        scenario.push('\n');
-    }
+    let scenario = plan.text;
     let parsed = drydock_engine::scenario::parse("replay.scenario", scenario.as_bytes())
         .map_err(|e| anyhow::anyhow!("the recording's commands are not a valid scenario: {e}"))?;
     let run_opts = RunOptions {

@@ -5,7 +5,7 @@
 
 use drydock::run::launch::TransportKind;
 use drydock::run::{run_scenario, RunOptions, ScenarioReport};
-use drydock_engine::compare::{compare, load_golden, TraceCall, TraceStep};
+use drydock_engine::compare::{compare, load_golden, replay_plan, TraceCall, TraceStep};
 use drydock_engine::scenario::parse;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,40 +21,18 @@ pub(crate) fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTr
         .filter(|c| c.method.starts_with("VolumeDriver."))
         .map(|c| c.plugin.clone())
         .collect();
-    let mut text = String::from("# generated from a golden recording\n");
-    for p in &volume_plugins {
-        text.push_str(&format!("#@ plugin {p} golden-volume\n"));
-    }
-    let mut expected = Vec::new();
-    for step in golden {
-        if step.command == "#restarted" {
-            // The daemon's start-up calls belong to the restart step.
-            if let Some(last) = expected.last_mut() {
-                let last: &mut TraceStep = last;
-                last.calls.extend(step.calls.iter().cloned());
-            }
-            continue;
-        } else if step.command == "#restart" {
-            text.push_str("#@ restart-daemon\n");
-        } else if step.command.starts_with("docker ") {
-            text.push_str(&step.command);
-            text.push('\n');
-        } else {
-            let stray: Vec<&TraceCall> = step
-                .calls
+    let header: Vec<String> = std::iter::once("# generated from a golden recording".to_owned())
+        .chain(
+            volume_plugins
                 .iter()
-                .filter(|c| volume_plugins.contains(&c.plugin) && c.method != "Plugin.Activate")
-                .collect();
-            assert!(
-                stray.is_empty(),
-                "recorded step `{}` made volume calls this test cannot replay: {stray:?}",
-                step.command
-            );
-            continue;
-        }
-        expected.push(step.clone());
-    }
-    (text, expected, volume_plugins)
+                .map(|p| format!("#@ plugin {p} golden-volume")),
+        )
+        .collect();
+    let plan = replay_plan(golden, &header, |c| {
+        volume_plugins.contains(&c.plugin) && c.method != "Plugin.Activate"
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    (plan.text, plan.expected, volume_plugins)
 }
 
 /// A drydock run's steps in the shape of a recording (`#@ plugin` lines

@@ -7,7 +7,7 @@
 
 use drydock::run::launch::TransportKind;
 use drydock::run::{run_scenario, RunOptions, ScenarioReport};
-use drydock_engine::compare::{compare, load_golden, TraceCall, TraceStep};
+use drydock_engine::compare::{compare, load_golden, replay_plan, TraceCall, TraceStep};
 use drydock_engine::scenario::parse;
 use drydock_sdk::wire::authz::AuthzRequest;
 use serde_json::Value;
@@ -78,28 +78,18 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn replayable(command: &str) -> bool {
-    command.starts_with("docker ")
-}
-
 fn scenario_for(case: &Case, golden: &[TraceStep]) -> (String, Vec<TraceStep>) {
-    let mut text = String::from("# generated from a golden authz recording\n");
-    for (name, opts) in case.plugins {
-        text.push_str(&format!("#@ plugin {name} golden-authz {opts}\n"));
-    }
-    text.push_str(&format!(
-        "#@ authorization-plugin {}\n",
-        case.chain.join(" ")
-    ));
-    let mut expected = Vec::new();
-    for step in golden {
-        if replayable(&step.command) {
-            text.push_str(&step.command);
-            text.push('\n');
-            expected.push(step.clone());
-        }
-    }
-    (text, expected)
+    let mut header = vec!["# generated from a golden authz recording".to_owned()];
+    header.extend(
+        case.plugins
+            .iter()
+            .map(|(name, opts)| format!("#@ plugin {name} golden-authz {opts}")),
+    );
+    header.push(format!("#@ authorization-plugin {}", case.chain.join(" ")));
+    // Every request is authorised, set-up lines' too: only docker commands
+    // are replayed, whatever other steps caused.
+    let plan = replay_plan(golden, &header, |_| false).unwrap_or_else(|e| panic!("{e}"));
+    (plan.text, plan.expected)
 }
 
 /// Makes an authz call comparable: base64 bodies decoded into JSON, and

@@ -8,7 +8,7 @@
 use super::golden::actual_steps;
 use drydock::run::launch::TransportKind;
 use drydock::run::{run_scenario, RunOptions};
-use drydock_engine::compare::{compare, load_golden, TraceStep};
+use drydock_engine::compare::{compare, load_golden, replay_plan, TraceStep};
 use drydock_engine::scenario::parse;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,42 +26,19 @@ fn scenario_for(golden: &[TraceStep]) -> (String, Vec<TraceStep>, BTreeSet<Strin
     };
     let ipam = using("IpamDriver.");
     let net = using("NetworkDriver.");
-    let mut text = String::from("# generated from a golden IPAM/network recording\n");
-    for p in &ipam {
-        text.push_str(&format!("#@ plugin {p} golden-ipam\n"));
-    }
+    let mut header = vec!["# generated from a golden IPAM/network recording".to_owned()];
+    header.extend(ipam.iter().map(|p| format!("#@ plugin {p} golden-ipam")));
     for p in &net {
         assert!(
             !ipam.contains(p),
             "{p}: combined IPAM+network plugins are not replayable yet"
         );
-        text.push_str(&format!("#@ plugin {p} golden-network\n"));
+        header.push(format!("#@ plugin {p} golden-network"));
     }
     let ipam_plugins: BTreeSet<String> = ipam.union(&net).cloned().collect();
-    let mut expected: Vec<TraceStep> = Vec::new();
-    for step in golden {
-        if step.command == "#restarted" {
-            // The new daemon's start-up calls belong to the restart step.
-            if let Some(last) = expected.last_mut() {
-                last.calls.extend(step.calls.iter().cloned());
-            }
-            continue;
-        } else if step.command == "#restart" {
-            text.push_str("#@ restart-daemon\n");
-        } else if step.command.starts_with("docker ") {
-            text.push_str(&step.command);
-            text.push('\n');
-        } else {
-            assert!(
-                step.calls.iter().all(|c| !ipam_plugins.contains(&c.plugin)),
-                "recorded step `{}` made IPAM calls this test cannot replay",
-                step.command
-            );
-            continue;
-        }
-        expected.push(step.clone());
-    }
-    (text, expected, ipam_plugins)
+    let plan = replay_plan(golden, &header, |c| ipam_plugins.contains(&c.plugin))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (plan.text, plan.expected, ipam_plugins)
 }
 
 /// `docker rm -f A B` removes its containers concurrently, so the order of
