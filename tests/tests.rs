@@ -14,6 +14,7 @@ mod it {
     mod golden_ipam;
     mod hardening;
     mod late_plugin;
+    mod layering;
     mod record;
     mod scenarios;
     mod shard;

@@ -270,7 +270,7 @@ async fn the_ipam_plugin_process_serves_the_engine() {
         ipam_driver: Some("pipam".into()),
         ..Default::default()
     };
-    engine.network_create(&spec).await.unwrap();
+    engine.docker_network_create(&spec).await.unwrap();
     let calls: Vec<String> = engine
         .trace()
         .snapshot()

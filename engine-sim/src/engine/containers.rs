@@ -44,8 +44,25 @@ pub struct ContainerSpec {
     pub ip: Option<String>,
     /// `--rm`.
     pub auto_remove: bool,
-    /// `--restart`: whether the next daemon starts it again.
-    pub restart: Option<crate::scenario::RestartPolicy>,
+    /// `HostConfig.RestartPolicy`: whether the next daemon starts it again.
+    pub restart: Option<RestartPolicy>,
+}
+
+/// `HostConfig.RestartPolicy` (`Name` and `MaximumRetryCount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// `no`: never restarted.
+    No,
+    /// `always`: restarted whenever it stops, and when the daemon starts.
+    Always,
+    /// `unless-stopped`: like `always`, except after a user stopped it.
+    UnlessStopped,
+    /// `on-failure`: restarted after a non-zero exit, at most this many
+    /// times (0: no limit).
+    OnFailure {
+        /// `MaximumRetryCount`.
+        max_retries: u32,
+    },
 }
 
 /// Lifecycle state.
@@ -665,7 +682,6 @@ impl Engine {
     /// so are started again (`always`, or `unless-stopped` unless a user
     /// stopped it), in creation order. Failures are only logged, as dockerd does.
     pub(crate) async fn restart_policy_containers(&self) {
-        use crate::scenario::RestartPolicy;
         let mut due: Vec<(u64, String)> = self
             .containers
             .by_id

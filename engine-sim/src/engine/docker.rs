@@ -9,7 +9,9 @@
 //! keeps going after an error on one name, failing the command at the end.
 
 use super::api::{query, query_escape, ApiRequest, ApiResponse};
-use super::containers::{ContainerSpec as EngineSpec, ContainerState, MountSpec};
+use super::containers::{
+    ContainerSpec as EngineSpec, ContainerState, MountSpec, RestartPolicy as DaemonRestart,
+};
 use super::volumes::VolumeInfo;
 use super::{Engine, EngineError, ErrorKind};
 use crate::scenario::{
@@ -794,7 +796,14 @@ fn engine_spec(spec: &ContainerSpec) -> EngineSpec {
         network: spec.network.clone(),
         ip: spec.ip.clone(),
         auto_remove: spec.rm,
-        restart: spec.restart,
+        restart: spec.restart.map(|r| match r {
+            RestartPolicy::No => DaemonRestart::No,
+            RestartPolicy::Always => DaemonRestart::Always,
+            RestartPolicy::UnlessStopped => DaemonRestart::UnlessStopped,
+            RestartPolicy::OnFailure { max_retries } => DaemonRestart::OnFailure {
+                max_retries: max_retries.unwrap_or(0),
+            },
+        }),
     }
 }
 

@@ -4,6 +4,7 @@
 //! moves to the docker CLI model when the Engine API router lands.
 
 use super::*;
+use crate::scenario::{KeyValue, NetworkCommand, NetworkCreate, Outcome};
 
 impl Engine {
     pub(super) fn inspect_network(&self, n: &Network) -> Value {
@@ -89,10 +90,24 @@ impl Engine {
         })
     }
 
+    /// `docker network create`: the CLI's flags made into the request's
+    /// network config, then the daemon's create. Returns the network ID.
+    pub async fn docker_network_create(&self, spec: &NetworkCreate) -> Result<String, EngineError> {
+        if self.net_lock().values().any(|n| n.name == spec.name) {
+            // The daemon's conflict comes first, as it did when the daemon
+            // read the flags itself (recorded order).
+            return self
+                .network_create(&network_config(spec, Vec::new(), Vec::new()))
+                .await;
+        }
+        let (v4, v6) = subnet_configs(spec).map_err(EngineError::invalid)?;
+        self.network_create(&network_config(spec, v4, v6)).await
+    }
+
     /// Runs one `docker network …` command as the CLI would.
     pub(crate) async fn docker_network(&self, cmd: &NetworkCommand) -> Outcome {
         match cmd {
-            NetworkCommand::Create(spec) => match self.network_create(spec).await {
+            NetworkCommand::Create(spec) => match self.docker_network_create(spec).await {
                 Ok(id) => Outcome::ok(id),
                 Err(e) => Outcome::failed(e.message),
             },
@@ -195,6 +210,24 @@ pub(super) fn network_matches(n: &Network, filters: &[KeyValue]) -> bool {
 /// The CLI's `consolidateIpam`: each gateway, ip-range and aux address goes
 /// with the subnet containing it; split by family. Without any subnet there
 /// is one empty IPv4 config (and one IPv6 config for `--ipv6`).
+fn network_config(
+    spec: &NetworkCreate,
+    v4: Vec<SubnetConfig>,
+    v6: Vec<SubnetConfig>,
+) -> NetworkConfig {
+    NetworkConfig {
+        name: spec.name.clone(),
+        driver: spec.driver.clone(),
+        ipam_driver: spec.ipam_driver.clone(),
+        ipam_opts: spec.ipam_opts.clone(),
+        ipam_v4: v4,
+        ipam_v6: v6,
+        user_subnet: !spec.subnets.is_empty(),
+        ipv6: spec.ipv6,
+        opts: spec.opts.clone(),
+    }
+}
+
 pub(super) fn subnet_configs(
     spec: &NetworkCreate,
 ) -> Result<(Vec<SubnetConfig>, Vec<SubnetConfig>), String> {

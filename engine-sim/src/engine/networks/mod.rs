@@ -37,7 +37,6 @@ use super::docker::{go_template, indent4, tabwrite};
 use super::{Engine, EngineError};
 use crate::client::{CallError, CallOptions};
 use crate::registry::{GetError, Handler, PluginHandle, Registry};
-use crate::scenario::{KeyValue, NetworkCommand, NetworkCreate, Outcome};
 use drydock_sdk::net::{Addr, Family, Prefixed};
 use drydock_sdk::wire::ipam as iw;
 use drydock_sdk::wire::network as nw;
@@ -53,7 +52,6 @@ mod drivers;
 mod endpoints;
 mod ipam;
 
-use cli::*;
 use drivers::*;
 use ipam::*;
 
@@ -251,6 +249,31 @@ fn created_now() -> String {
         .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into())
 }
 
+/// A network as `POST /networks/create` asks for it (the daemon's side of
+/// `docker network create`; the CLI builds it from its flags).
+#[derive(Debug, Clone, Default)]
+pub struct NetworkConfig {
+    /// The network name.
+    pub name: String,
+    /// The driver; `bridge` when `None`.
+    pub driver: Option<String>,
+    /// The IPAM driver; the built-in allocator when `None`.
+    pub ipam_driver: Option<String>,
+    /// `IPAM.Options`, sent as RequestPool `Options`.
+    pub ipam_opts: BTreeMap<String, String>,
+    /// The IPv4 `IPAM.Config` entries (one empty entry: "any pool").
+    ipam_v4: Vec<SubnetConfig>,
+    /// The IPv6 ones, used with `enable_ipv6`.
+    ipam_v6: Vec<SubnetConfig>,
+    /// Whether the user named a subnet (`network inspect` shows the IPAM
+    /// config only then).
+    user_subnet: bool,
+    /// `EnableIPv6`.
+    pub ipv6: bool,
+    /// The driver options.
+    pub opts: BTreeMap<String, String>,
+}
+
 /// One IPAM config of a network (an `IPAMConfig` of the API: one
 /// `--subnet` with its gateway, range and aux addresses).
 #[derive(Debug, Clone, Default)]
@@ -377,15 +400,15 @@ impl Engine {
         }
     }
 
-    /// `docker network create`: returns the network ID.
-    pub async fn network_create(&self, spec: &NetworkCreate) -> Result<String, EngineError> {
+    /// `POST /networks/create`: returns the network ID.
+    pub async fn network_create(&self, spec: &NetworkConfig) -> Result<String, EngineError> {
         if self.net_lock().values().any(|n| n.name == spec.name) {
             return Err(EngineError::conflict(format!(
                 "network with name {} already exists",
                 spec.name
             )));
         }
-        let (v4cfg, v6cfg) = subnet_configs(spec).map_err(EngineError::invalid)?;
+        let (v4cfg, v6cfg) = (&spec.ipam_v4, &spec.ipam_v6);
         let driver = spec.driver.clone().unwrap_or_else(|| "bridge".into());
         let remote_driver = match driver.as_str() {
             "bridge" => None,
@@ -399,11 +422,11 @@ impl Engine {
         let ipam_name = spec.ipam_driver.clone().unwrap_or_else(|| "default".into());
         let ipam = self.resolve_ipam(&ipam_name).await?;
         let v4 = self
-            .allocate_family(&ipam, &v4cfg, &spec.ipam_opts, false)
+            .allocate_family(&ipam, v4cfg, &spec.ipam_opts, false)
             .await?;
         let v6 = if spec.ipv6 {
             match self
-                .allocate_family(&ipam, &v6cfg, &spec.ipam_opts, true)
+                .allocate_family(&ipam, v6cfg, &spec.ipam_opts, true)
                 .await
             {
                 Ok(p) => p,
@@ -455,7 +478,7 @@ impl Engine {
                 ipam_opts: spec.ipam_opts.clone(),
                 opts: spec.opts.clone(),
                 ipv6: spec.ipv6,
-                user_subnet: !spec.subnets.is_empty(),
+                user_subnet: spec.user_subnet,
                 v4,
                 v6,
                 attached: BTreeMap::new(),
@@ -671,10 +694,12 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use super::cli::subnet_configs;
     use super::*;
     use crate::clock::VirtualClock;
     use crate::discovery::PluginRoots;
     use crate::engine::EngineConfig;
+    use crate::scenario::NetworkCreate;
     use drydock_sdk::{IpamDriver, Plugin, PluginError};
 
     /// What a misbehaving IPAM plugin gets wrong.
@@ -777,7 +802,7 @@ mod tests {
             ipam_driver: Some("bad".into()),
             ..Default::default()
         };
-        let r = engine.network_create(&spec).await;
+        let r = engine.docker_network_create(&spec).await;
         (engine, r)
     }
 
@@ -799,7 +824,7 @@ mod tests {
             ipam_driver: Some("bad".into()),
             ..Default::default()
         };
-        let again = engine.network_create(&spec).await.unwrap_err();
+        let again = engine.docker_network_create(&spec).await.unwrap_err();
         assert_eq!(again.message, "invalid ipam driver: \"bad\"");
         // The handler ran once: no second registration attempt.
         assert_eq!(
