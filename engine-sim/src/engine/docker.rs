@@ -632,19 +632,7 @@ impl Engine {
                         Err(e) => errors.push(e.message),
                     }
                 }
-                let stdout = match format {
-                    Some(f) => items
-                        .iter()
-                        .map(|v| go_template(f, v))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    None if items.is_empty() => "[]".into(),
-                    None => indent4(&Value::Array(items)),
-                };
-                Outcome {
-                    error: (!errors.is_empty()).then(|| errors.join("\n")),
-                    stdout,
-                }
+                inspect_outcome(items, errors, format.as_deref())
             }
             VolumeCommand::Rm { force, names } => {
                 self.each(names, |n| async move {
@@ -1074,6 +1062,25 @@ fn filter_value(filters: &[KeyValue], key: &str) -> Option<String> {
         .iter()
         .find(|f| f.key == key)
         .map(|f| f.value.clone())
+}
+
+/// What `docker … inspect` prints: each object through `--format`, or the
+/// objects as an indented JSON array; the errors of the names not found
+/// after them (the command then fails).
+pub fn inspect_outcome(items: Vec<Value>, errors: Vec<String>, format: Option<&str>) -> Outcome {
+    let stdout = match format {
+        Some(f) => items
+            .iter()
+            .map(|v| go_template(f, v))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None if items.is_empty() => "[]".into(),
+        None => indent4(&Value::Array(items)),
+    };
+    Outcome {
+        error: (!errors.is_empty()).then(|| errors.join("\n")),
+        stdout,
+    }
 }
 
 /// The CLI's tabwriter: minimum cell width 10, padding 3.

@@ -162,19 +162,7 @@ impl Engine {
                         Err(_) => errors.push(format!("No such network: {n}")),
                     }
                 }
-                let stdout = match format {
-                    Some(f) => items
-                        .iter()
-                        .map(|v| go_template(f, v))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    None if items.is_empty() => "[]".into(),
-                    None => indent4(&Value::Array(items)),
-                };
-                Outcome {
-                    error: (!errors.is_empty()).then(|| errors.join("\n")),
-                    stdout,
-                }
+                inspect_outcome(items, errors, format.as_deref())
             }
             NetworkCommand::Connect {
                 ip,

@@ -33,7 +33,7 @@
 //! operation with libnetwork's words (`No address returned`,
 //! `invalid CIDR address: X`). In-band errors read `remote: <text>`.
 
-use super::docker::{go_template, indent4, tabwrite};
+use super::docker::{inspect_outcome, tabwrite};
 use super::{Engine, EngineError};
 use crate::client::{CallError, CallOptions};
 use crate::registry::{GetError, Handler, PluginHandle, Registry};
