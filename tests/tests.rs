@@ -15,6 +15,7 @@ mod it {
     mod hardening;
     mod late_plugin;
     mod record;
+    mod run_stream;
     mod scenarios;
     mod shard;
 }
