@@ -55,7 +55,8 @@ async fn run(path: &std::path::Path, transport: TransportKind) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+// One thread for the runner and the plugins, as `drydock run` does.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let transport = match args.first().map(String::as_str) {

@@ -129,7 +129,7 @@ pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
 }
 
 /// Runs `drydock run`; exit code 0 only if every expectation of every scenario held.
-pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub async fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<ExitCode> {
     let all = scenario_files(&args.paths)?;
     let total = all.len();
     let files: Vec<PathBuf> = all
@@ -184,7 +184,22 @@ pub async fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     // summary so far printed (a second signal exits straight away).
     let interrupt = opts.interrupt.clone();
     let watcher = tokio::spawn(watch_signals(interrupt.clone(), signals()?));
-    let result = run_files(&args, &files, total, &opts, out).await;
+    // The runner and the plugins it serves share one thread: over unix
+    // sockets each RPC is then a task switch, not a wake-up of another
+    // thread (which cost more than the RPC itself on a busy machine).
+    let result = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the runner's runtime")?
+                .block_on(run_files(&args, &files, total, &opts, out))
+        });
+        match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
     watcher.abort();
     let failed = result?;
     Ok(match interrupt.signal() {
@@ -311,7 +326,7 @@ async fn run_files(
     files: &[PathBuf],
     total: usize,
     opts: &RunOptions,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> anyhow::Result<usize> {
     use crate::run::Observer as _;
     let mut trace = match &args.trace {
