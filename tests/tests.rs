@@ -16,6 +16,7 @@ mod it {
     mod late_plugin;
     mod layering;
     mod record;
+    mod run_stream;
     mod scenarios;
     mod shard;
 }

@@ -347,7 +347,10 @@ impl Http {
                     message: hyper_error_text(&e),
                     body_sent: len > 0,
                 })?;
-            let mut bytes = collected.to_bytes();
+            // A copy: the body is a slice of the connection's read buffer,
+            // which a kept reply (a run's report, a trace) would otherwise
+            // keep alive whole, kilobytes per call.
+            let mut bytes = Bytes::copy_from_slice(&collected.to_bytes());
             if gzip && self.accept_gzip {
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(&bytes[..])

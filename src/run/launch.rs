@@ -178,6 +178,9 @@ impl Launcher {
                     .args(&argv[1..])
                     .kill_on_drop(true)
                     .stdin(std::process::Stdio::null())
+                    // Its stdout goes to drydock's stderr: drydock's stdout
+                    // carries the report (a JSON or JUnit document).
+                    .stdout(stderr_for_child())
                     .spawn()
                     .with_context(|| format!("cannot start plugin {name}: {}", argv.join(" ")))?;
                 // The plugin is ready once its socket or spec file exists.
@@ -468,6 +471,15 @@ pub fn volume_config(
         ),
     };
     Ok(config)
+}
+
+/// drydock's stderr, for a child's stdout (or nothing if it cannot be shared).
+fn stderr_for_child() -> std::process::Stdio {
+    use std::os::fd::AsFd;
+    match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::process::Stdio::from(fd),
+        Err(_) => std::process::Stdio::null(),
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Reports of scenario runs: text for people, JSON for tools, JUnit XML for CI,
 //! and the JSON Lines trace (`--trace`).
 
-use super::{ScenarioReport, StepReport};
+use super::{Failure, Observer, ScenarioReport, StepReport, Summary};
 use drydock_engine::trace::RpcRecord;
 use serde_json::{json, Value};
-use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 
 /// Longest JSON shown inline for a call in text output.
 const INLINE: usize = 100;
@@ -69,52 +69,264 @@ fn step_header(s: &StepReport) -> String {
     }
 }
 
-/// The human transcript of one scenario.
+/// The human transcript of one scenario (what `drydock run` prints for it).
 pub fn text(r: &ScenarioReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "── {}", r.path.display());
-    if let Some(first) = r.description.lines().next() {
-        let _ = writeln!(out, "   {first}");
-    }
+    let mut w = TextWriter::new(Vec::new());
+    replay_report(r, &mut w);
+    String::from_utf8(w.into_inner()).expect("the transcript is UTF-8")
+}
+
+/// Tells `observer` about a finished report, as its run would have.
+pub fn replay_report(r: &ScenarioReport, observer: &mut dyn Observer) {
+    observer.start(&r.path, &r.description);
     for s in &r.steps {
-        let _ = writeln!(out, "{}", step_header(s));
-        for c in &s.calls {
-            let _ = writeln!(out, "      {}", call_line(c));
+        observer.step(s, None);
+    }
+    observer.end(&Summary {
+        path: r.path.clone(),
+        description: r.description.clone(),
+        steps: r.steps.len(),
+        calls: r.calls(),
+        failures: r.failures.clone(),
+        micros: r.micros,
+        interrupted: false,
+    });
+}
+
+/// Writes the text transcript as the run goes: each step when it ends
+/// (flushed), the failures and the verdict when the scenario ends.
+pub struct TextWriter<W: Write> {
+    out: W,
+    error: Option<std::io::Error>,
+    /// Triggered when the output breaks (a closed pipe), so the run stops.
+    on_error: Option<super::Interrupt>,
+}
+
+impl<W: Write> TextWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        TextWriter {
+            out,
+            error: None,
+            on_error: None,
         }
-        match &s.outcome.error {
-            None if s.outcome.stdout.trim().is_empty() => {}
-            None => {
-                for line in s.outcome.stdout.trim().lines() {
-                    let _ = writeln!(out, "      │ {line}");
-                }
-            }
-            Some(e) if e.starts_with(super::faults::HANG_PREFIX) => {
-                // Not an answer dockerd gives: the runner gave up waiting.
-                let _ = writeln!(out, "      ⧗ {e}");
-            }
-            Some(e) => {
-                for line in e.lines() {
-                    let _ = writeln!(out, "      ✗ Error response from daemon: {line}");
-                }
+    }
+
+    /// Stops runs sharing `interrupt` once writing fails.
+    pub fn stop_on_error(mut self, interrupt: super::Interrupt) -> Self {
+        self.on_error = Some(interrupt);
+        self
+    }
+
+    /// The first write error, if any.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+
+    /// The underlying writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// The underlying writer, to write between scenarios.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    fn put(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = write(&mut self.out).and_then(|()| self.out.flush()) {
+            self.error = Some(e);
+            if let Some(i) = &self.on_error {
+                i.trigger(13); // as SIGPIPE would
             }
         }
     }
-    for f in &r.failures {
-        let _ = writeln!(out, "FAILED {}:{}: {}", r.path.display(), f.line, f.command);
-        for line in f.message.lines() {
-            let _ = writeln!(out, "    {line}");
+}
+
+fn write_step(out: &mut dyn Write, s: &StepReport) -> std::io::Result<()> {
+    writeln!(out, "{}", step_header(s))?;
+    for c in &s.calls {
+        writeln!(out, "      {}", call_line(c))?;
+    }
+    match &s.outcome.error {
+        None if s.outcome.stdout.trim().is_empty() => {}
+        None => {
+            for line in s.outcome.stdout.trim().lines() {
+                writeln!(out, "      │ {line}")?;
+            }
+        }
+        Some(e) if e.starts_with(super::faults::HANG_PREFIX) => {
+            // Not an answer dockerd gives: the runner gave up waiting.
+            writeln!(out, "      ⧗ {e}")?;
+        }
+        Some(e) => {
+            for line in e.lines() {
+                writeln!(out, "      ✗ Error response from daemon: {line}")?;
+            }
         }
     }
-    let _ = writeln!(
-        out,
-        "{} {} ({} steps, {} plugin calls, {:.1} ms)",
-        if r.passed() { "PASS" } else { "FAIL" },
-        r.path.display(),
-        r.steps.len(),
-        r.calls(),
-        r.micros as f64 / 1000.0
-    );
-    out
+    Ok(())
+}
+
+impl<W: Write> Observer for TextWriter<W> {
+    fn start(&mut self, path: &Path, description: &str) {
+        self.put(|out| {
+            writeln!(out, "── {}", path.display())?;
+            if let Some(first) = description.lines().next() {
+                writeln!(out, "   {first}")?;
+            }
+            Ok(())
+        });
+    }
+
+    fn step(&mut self, s: &StepReport, _failure: Option<&Failure>) {
+        self.put(|out| write_step(out, s));
+    }
+
+    fn end(&mut self, r: &Summary) {
+        self.put(|out| {
+            for f in &r.failures {
+                writeln!(out, "FAILED {}:{}: {}", r.path.display(), f.line, f.command)?;
+                for line in f.message.lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+            writeln!(
+                out,
+                "{} {} ({} steps, {} plugin calls, {:.1} ms)",
+                if r.passed() { "PASS" } else { "FAIL" },
+                r.path.display(),
+                r.steps,
+                r.calls,
+                r.micros as f64 / 1000.0
+            )
+        });
+    }
+}
+
+/// Writes `drydock run --format json` as the run goes: one JSON document,
+/// `{"scenarios": [...], "passed": N, "failed": M}`, each step on its own
+/// line the moment it ends (a reader can follow it; a parser reads it whole).
+pub struct JsonWriter<W: Write> {
+    out: W,
+    error: Option<std::io::Error>,
+    on_error: Option<super::Interrupt>,
+    scenarios: usize,
+    steps: usize,
+}
+
+impl<W: Write> JsonWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        JsonWriter {
+            out,
+            error: None,
+            on_error: None,
+            scenarios: 0,
+            steps: 0,
+        }
+    }
+
+    /// Stops runs sharing `interrupt` once writing fails.
+    pub fn stop_on_error(mut self, interrupt: super::Interrupt) -> Self {
+        self.on_error = Some(interrupt);
+        self
+    }
+
+    fn put(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = write(&mut self.out).and_then(|()| self.out.flush()) {
+            self.error = Some(e);
+            if let Some(i) = &self.on_error {
+                i.trigger(13); // as SIGPIPE would
+            }
+        }
+    }
+
+    /// Closes the document with the totals (and `extra` fields, e.g. the
+    /// shard); returns the first write error.
+    pub fn finish(
+        mut self,
+        passed: usize,
+        failed: usize,
+        extra: serde_json::Map<String, Value>,
+    ) -> std::io::Result<W> {
+        let open = self.scenarios == 0;
+        self.put(|out| {
+            if open {
+                writeln!(out, "{{\"scenarios\": [")?;
+            }
+            write!(out, "],\n\"passed\": {passed},\n\"failed\": {failed}")?;
+            for (k, v) in extra {
+                write!(out, ",\n{}: {v}", Value::String(k))?;
+            }
+            writeln!(out, "\n}}")
+        });
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.out),
+        }
+    }
+}
+
+impl<W: Write> Observer for JsonWriter<W> {
+    fn start(&mut self, path: &Path, description: &str) {
+        let first = self.scenarios == 0;
+        self.scenarios += 1;
+        self.steps = 0;
+        self.put(|out| {
+            // Each line is complete when written (a separating comma opens
+            // the next one), so a reader following the output sees it whole.
+            write!(out, "{}", if first { "{\"scenarios\": [\n" } else { ", " })?;
+            writeln!(
+                out,
+                "{{\"path\": {}, \"description\": {}, \"steps\": [",
+                json!(path.display().to_string()),
+                json!(description)
+            )
+        });
+    }
+
+    fn step(&mut self, s: &StepReport, _failure: Option<&Failure>) {
+        let first = self.steps == 0;
+        self.steps += 1;
+        self.put(|out| writeln!(out, "{} {}", if first { " " } else { "," }, step_json(s)));
+    }
+
+    fn end(&mut self, r: &Summary) {
+        self.put(|out| {
+            write!(
+                out,
+                "], \"failures\": {}, \"passed\": {}, \"micros\": {}",
+                Value::Array(r.failures.iter().map(failure_json).collect()),
+                r.passed(),
+                r.micros
+            )?;
+            if r.interrupted {
+                write!(out, ", \"interrupted\": true")?;
+            }
+            writeln!(out, "}}")
+        });
+    }
+}
+
+fn step_json(s: &StepReport) -> Value {
+    json!({
+        "step": s.index,
+        "line": s.line,
+        "command": s.text,
+        "outcome": outcome_json(s),
+        "calls": s.calls.iter().map(|c| rpc_json(s, c)).collect::<Vec<_>>(),
+    })
+}
+
+fn failure_json(f: &super::Failure) -> Value {
+    json!({"line": f.line, "step": f.step, "command": f.command, "message": f.message})
 }
 
 /// A machine-readable report of one scenario.
@@ -124,16 +336,8 @@ pub fn json_report(r: &ScenarioReport) -> Value {
         "description": r.description,
         "passed": r.passed(),
         "micros": r.micros,
-        "steps": r.steps.iter().map(|s| json!({
-            "step": s.index,
-            "line": s.line,
-            "command": s.text,
-            "outcome": outcome_json(s),
-            "calls": s.calls.iter().map(|c| rpc_json(s, c)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "failures": r.failures.iter().map(|f| json!({
-            "line": f.line, "step": f.step, "command": f.command, "message": f.message,
-        })).collect::<Vec<_>>(),
+        "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
+        "failures": r.failures.iter().map(failure_json).collect::<Vec<_>>(),
     })
 }
 
@@ -159,27 +363,59 @@ fn rpc_json(s: &StepReport, c: &RpcRecord) -> Value {
 /// and one per action, in order.
 pub fn write_trace(r: &ScenarioReport, out: &mut dyn Write) -> std::io::Result<()> {
     for s in &r.steps {
-        for c in &s.calls {
-            let mut rec = rpc_json(s, c);
-            if c.empty_body_retry {
-                rec["empty_body_retry"] = json!(true);
-            }
-            if c.attempts > 1 {
-                rec["attempts"] = json!(c.attempts);
-            }
-            if c.clock_micros > 0 {
-                // Engine time (virtual in runs): retries, timeouts, delays.
-                rec["engine_micros"] = json!(c.clock_micros);
-            }
-            writeln!(out, "{rec}")?;
-        }
-        writeln!(
-            out,
-            "{}",
-            json!({"step": s.index, "command": s.text, "outcome": outcome_json(s)})
-        )?;
+        trace_step(s, out)?;
     }
     Ok(())
+}
+
+fn trace_step(s: &StepReport, out: &mut dyn Write) -> std::io::Result<()> {
+    for c in &s.calls {
+        let mut rec = rpc_json(s, c);
+        if c.empty_body_retry {
+            rec["empty_body_retry"] = json!(true);
+        }
+        if c.attempts > 1 {
+            rec["attempts"] = json!(c.attempts);
+        }
+        if c.clock_micros > 0 {
+            // Engine time (virtual in runs): retries, timeouts, delays.
+            rec["engine_micros"] = json!(c.clock_micros);
+        }
+        writeln!(out, "{rec}")?;
+    }
+    writeln!(
+        out,
+        "{}",
+        json!({"step": s.index, "command": s.text, "outcome": outcome_json(s)})
+    )
+}
+
+/// Writes the `--trace` JSON Lines as the run goes, flushed after each step.
+pub struct TraceWriter<W: Write> {
+    out: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        TraceWriter { out, error: None }
+    }
+
+    /// The first write error, if any.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+}
+
+impl<W: Write> Observer for TraceWriter<W> {
+    fn step(&mut self, s: &StepReport, _failure: Option<&Failure>) {
+        if self.error.is_none() {
+            if let Err(e) = trace_step(s, &mut self.out).and_then(|()| self.out.flush()) {
+                self.error = Some(e);
+            }
+        }
+    }
 }
 
 /// Escapes text for XML (and so for SVG and HTML).
@@ -207,63 +443,151 @@ pub(crate) fn xml_escape(s: &str) -> String {
 /// numbered after it, so the N files of a CI matrix merge without two suites
 /// of the same name.
 pub fn junit(reports: &[ScenarioReport], shard: Option<crate::shard::Shard>) -> String {
-    let failures = reports.iter().filter(|r| !r.passed()).count();
-    let total: u64 = reports.iter().map(|r| r.micros).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">",
-        reports.len(),
-        total as f64 / 1e6
-    );
-    let (name, id) = match shard {
-        Some(s) => (
-            format!("drydock shard {s}"),
-            format!(" id=\"{}\"", s.index()),
-        ),
-        None => ("drydock".to_owned(), String::new()),
-    };
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{name}\"{id} tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
-        reports.len(),
-        total as f64 / 1e6
-    );
-    if let Some(s) = shard {
-        let _ = writeln!(
-            out,
-            "    <properties><property name=\"shard\" value=\"{s}\"/></properties>"
-        );
-    }
+    let mut w = JunitWriter::new().expect("a temporary file for the JUnit report");
     for r in reports {
+        replay_report(r, &mut w);
+    }
+    let mut out = Vec::new();
+    w.finish(&mut out, shard).expect("writing to memory");
+    String::from_utf8(out).expect("the report is UTF-8")
+}
+
+/// Builds the JUnit report as the run goes, on disk: each scenario's
+/// transcript is spooled to a temporary file (kept for a failing one's
+/// `<system-out>`), each testcase written when its scenario ends; the
+/// document, whose header counts every case, comes out at the end.
+pub struct JunitWriter {
+    transcript: TextWriter<std::io::BufWriter<std::fs::File>>,
+    cases: std::io::BufWriter<std::fs::File>,
+    tests: usize,
+    failures: usize,
+    micros: u64,
+    error: Option<std::io::Error>,
+}
+
+impl JunitWriter {
+    /// A writer spooling to two temporary files.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(JunitWriter {
+            transcript: TextWriter::new(std::io::BufWriter::new(tempfile::tempfile()?)),
+            cases: std::io::BufWriter::new(tempfile::tempfile()?),
+            tests: 0,
+            failures: 0,
+            micros: 0,
+            error: None,
+        })
+    }
+
+    fn case(&mut self, r: &Summary) -> std::io::Result<()> {
+        use std::io::{BufRead, Seek};
         let path = r.path.display().to_string();
-        let _ = write!(
+        let out = &mut self.cases;
+        write!(
             out,
             "    <testcase classname=\"scenarios\" name=\"{}\" time=\"{:.3}\"",
             xml_escape(&path),
             r.micros as f64 / 1e6
-        );
+        )?;
         if r.passed() {
-            out.push_str("/>\n");
-            continue;
+            return out.write_all(b"/>\n");
         }
-        out.push_str(">\n");
+        out.write_all(b">\n")?;
         for f in &r.failures {
             let step = f.step.map(|s| format!("step {s}, ")).unwrap_or_default();
-            let _ = writeln!(
+            writeln!(
                 out,
                 "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
                 xml_escape(&format!("{path}:{}: {step}{}", f.line, f.command)),
                 xml_escape(&f.message)
-            );
+            )?;
         }
-        let _ = writeln!(
-            out,
-            "      <system-out>{}</system-out>",
-            xml_escape(&text(r))
-        );
-        out.push_str("    </testcase>\n");
+        out.write_all(b"      <system-out>")?;
+        if let Some(e) = self.transcript.take_error() {
+            return Err(e);
+        }
+        let spool = self.transcript.get_mut();
+        spool.flush()?;
+        let file = spool.get_mut();
+        file.rewind()?;
+        let mut lines = std::io::BufReader::new(&*file);
+        let mut line = String::new();
+        while lines.read_line(&mut line)? > 0 {
+            out.write_all(xml_escape(&line).as_bytes())?;
+            line.clear();
+        }
+        out.write_all(b"</system-out>\n    </testcase>\n")
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+
+    /// Writes the whole document to `out`.
+    pub fn finish(
+        mut self,
+        out: &mut dyn Write,
+        shard: Option<crate::shard::Shard>,
+    ) -> std::io::Result<()> {
+        use std::io::Seek;
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let (tests, failures, total) = (self.tests, self.failures, self.micros);
+        writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(
+            out,
+            "<testsuites tests=\"{tests}\" failures=\"{failures}\" time=\"{:.3}\">",
+            total as f64 / 1e6
+        )?;
+        let (name, id) = match shard {
+            Some(s) => (
+                format!("drydock shard {s}"),
+                format!(" id=\"{}\"", s.index()),
+            ),
+            None => ("drydock".to_owned(), String::new()),
+        };
+        writeln!(
+            out,
+            "  <testsuite name=\"{name}\"{id} tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
+            total as f64 / 1e6
+        )?;
+        if let Some(s) = shard {
+            writeln!(
+                out,
+                "    <properties><property name=\"shard\" value=\"{s}\"/></properties>"
+            )?;
+        }
+        let mut cases = self.cases.into_inner().map_err(|e| e.into_error())?;
+        cases.rewind()?;
+        std::io::copy(&mut cases, out)?;
+        out.write_all(b"  </testsuite>\n</testsuites>\n")?;
+        out.flush()
+    }
+}
+
+impl Observer for JunitWriter {
+    fn start(&mut self, path: &Path, description: &str) {
+        use std::io::Seek;
+        let spool = self.transcript.get_mut();
+        let reset = spool
+            .flush()
+            .and_then(|()| spool.get_mut().set_len(0))
+            .and_then(|()| spool.get_mut().rewind());
+        if let Err(e) = reset {
+            self.error.get_or_insert(e);
+        }
+        self.transcript.start(path, description);
+    }
+
+    fn step(&mut self, step: &StepReport, failure: Option<&Failure>) {
+        self.transcript.step(step, failure);
+    }
+
+    fn end(&mut self, r: &Summary) {
+        self.transcript.end(r);
+        self.tests += 1;
+        self.micros += r.micros;
+        if !r.passed() {
+            self.failures += 1;
+        }
+        if let Err(e) = self.case(r) {
+            self.error.get_or_insert(e);
+        }
+    }
 }

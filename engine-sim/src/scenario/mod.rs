@@ -118,6 +118,93 @@ pub fn parse(path: impl Into<PathBuf>, source: &[u8]) -> Result<Scenario, ParseE
         })
 }
 
+/// The steps of scenario text, parsed one at a time: what a long run uses so
+/// that its memory holds one step (plus the file's bytes), not the whole
+/// file's syntax tree. Each step comes out once the line after it shows it
+/// is complete (its expectations read). The first error ends the iteration.
+///
+/// ```
+/// # use drydock_engine::scenario::StepParser;
+/// let src = b"docker volume ls\n#> ok\ndocker volume ls\n";
+/// let steps: Vec<_> = StepParser::new("x.scenario", src).unwrap().collect();
+/// assert_eq!(steps.len(), 2);
+/// assert_eq!(steps[0].as_ref().unwrap().expectations.len(), 1);
+/// ```
+pub struct StepParser<'a> {
+    path: PathBuf,
+    parser: Parser,
+    cur: Cursor<'a>,
+    /// The description and replay setting, once the end was reached.
+    finished: Option<(String, Replay)>,
+    failed: bool,
+}
+
+impl<'a> StepParser<'a> {
+    /// Checks that `source` is UTF-8 (without NULs) and starts reading it.
+    pub fn new(path: impl Into<PathBuf>, source: &'a [u8]) -> Result<Self, ParseError> {
+        let path = path.into();
+        let text = source::validate(source).map_err(|diag| ParseError {
+            path: path.clone(),
+            pos: diag.pos,
+            message: diag.message,
+        })?;
+        Ok(StepParser {
+            path,
+            parser: Parser::default(),
+            cur: Cursor::new(text, Pos { line: 1, column: 1 }),
+            finished: None,
+            failed: false,
+        })
+    }
+
+    /// The scenario's description and `#@ replay` setting, once every step
+    /// has been read (`None` before, or after an error).
+    pub fn finished(&self) -> Option<(&str, &Replay)> {
+        self.finished.as_ref().map(|(d, r)| (d.as_str(), r))
+    }
+
+    fn error(&mut self, diag: Diag) -> Option<Result<Step, ParseError>> {
+        self.failed = true;
+        Some(Err(ParseError {
+            path: self.path.clone(),
+            pos: diag.pos,
+            message: diag.message,
+        }))
+    }
+}
+
+impl Iterator for StepParser<'_> {
+    type Item = Result<Step, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            // Expectations attach to the last step: it is complete only once
+            // another one follows, or the text ends.
+            if self.parser.steps.len() >= 2
+                || (self.finished.is_some() && !self.parser.steps.is_empty())
+            {
+                return Some(Ok(self.parser.steps.remove(0)));
+            }
+            if self.finished.is_some() {
+                return None;
+            }
+            if self.cur.at_eof() {
+                match self.parser.finish() {
+                    Ok(done) => self.finished = Some(done),
+                    Err(diag) => return self.error(diag),
+                }
+                continue;
+            }
+            if let Err(diag) = self.parser.line(&mut self.cur) {
+                return self.error(diag);
+            }
+        }
+    }
+}
+
 /// A `calls` block still reading item lines.
 struct OpenBlock {
     /// Line and position of the `#> calls…:` header.
@@ -146,61 +233,68 @@ impl Parser {
         let text = source::validate(bytes)?;
         let mut cur = Cursor::new(text, Pos { line: 1, column: 1 });
         while !cur.at_eof() {
-            cur.skip_blanks();
-            let pos = cur.pos();
-            let rest = cur.rest();
-            if rest.starts_with("#>") {
-                cur.eat("#>");
+            self.line(&mut cur)?;
+        }
+        let (description, replay) = self.finish()?;
+        Ok((description, self.steps, replay))
+    }
+
+    /// Reads one line (or one action with its continuation lines).
+    fn line(&mut self, cur: &mut Cursor<'_>) -> Result<(), Diag> {
+        cur.skip_blanks();
+        let pos = cur.pos();
+        let rest = cur.rest();
+        if rest.starts_with("#>") {
+            cur.eat("#>");
+            let start = cur.pos();
+            let line = cur.take_line();
+            self.expectation(line, start, pos)?;
+        } else {
+            self.close_block()?;
+            if rest.is_empty() || rest.starts_with('\n') {
+                if !self.description.is_empty() {
+                    self.description_closed = true;
+                }
+            } else if rest.starts_with("#@") {
+                self.description_closed = true;
+                cur.eat("#@");
                 let start = cur.pos();
                 let line = cur.take_line();
-                self.expectation(line, start, pos)?;
-            } else {
-                self.close_block()?;
-                if rest.is_empty() || rest.starts_with('\n') {
-                    if !self.description.is_empty() {
-                        self.description_closed = true;
-                    }
-                } else if rest.starts_with("#@") {
-                    self.description_closed = true;
-                    cur.eat("#@");
-                    let start = cur.pos();
-                    let line = cur.take_line();
-                    self.directive(line, start, pos)?;
-                } else if rest.starts_with('#') {
-                    let line = cur.take_line();
-                    let shebang = pos.line == 1 && pos.column == 1 && line.starts_with("#!");
-                    if !self.description_closed && !shebang {
-                        let text = &line[1..];
-                        self.description.push(
-                            text.strip_prefix(' ')
-                                .unwrap_or(text)
-                                .trim_end()
-                                .to_string(),
-                        );
-                    }
-                } else if is_docker_line(rest) {
-                    self.description_closed = true;
-                    self.action(&mut cur)?;
-                    continue; // the action consumed its line end
-                } else {
-                    return Err(Diag::new(
-                        pos,
-                        "expected a `docker …` command, a `# comment`, a `#@` directive or a `#>` expectation",
-                    ));
+                self.directive(line, start, pos)?;
+            } else if rest.starts_with('#') {
+                let line = cur.take_line();
+                let shebang = pos.line == 1 && pos.column == 1 && line.starts_with("#!");
+                if !self.description_closed && !shebang {
+                    let text = &line[1..];
+                    self.description.push(
+                        text.strip_prefix(' ')
+                            .unwrap_or(text)
+                            .trim_end()
+                            .to_string(),
+                    );
                 }
+            } else if is_docker_line(rest) {
+                self.description_closed = true;
+                return self.action(cur); // the action consumed its line end
+            } else {
+                return Err(Diag::new(
+                    pos,
+                    "expected a `docker …` command, a `# comment`, a `#@` directive or a `#>` expectation",
+                ));
             }
-            cur.eat("\n");
         }
+        cur.eat("\n");
+        Ok(())
+    }
+
+    /// Closes the last expectation block; the description and replay setting.
+    fn finish(&mut self) -> Result<(String, Replay), Diag> {
         self.close_block()?;
-        let replay = match self.replay {
+        let replay = match self.replay.take() {
             None => Replay::Replayable,
             Some((reason, line)) => Replay::Skip { reason, line },
         };
-        Ok((
-            self.description.join("\n").trim().to_string(),
-            self.steps,
-            replay,
-        ))
+        Ok((self.description.join("\n").trim().to_string(), replay))
     }
 
     fn action(&mut self, cur: &mut Cursor<'_>) -> Result<(), Diag> {

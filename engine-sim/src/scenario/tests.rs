@@ -1848,3 +1848,49 @@ fn fault_directive_errors() {
         check_err(src, &expected);
     }
 }
+
+/// `StepParser` (the long-run path) reads every file in `scenarios/` into
+/// the same steps, description and replay setting as `parse`, and stops at
+/// the same first error.
+#[test]
+fn step_parser_agrees_with_parse() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "scenario") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let whole = parse(f, &bytes).unwrap();
+        let mut streamed = StepParser::new(f, &bytes).unwrap();
+        let steps: Vec<Step> = streamed.by_ref().map(|s| s.unwrap()).collect();
+        assert_eq!(steps, whole.steps, "{}", f.display());
+        assert_eq!(
+            streamed.finished(),
+            Some((whole.description.as_str(), &whole.replay)),
+            "{}",
+            f.display()
+        );
+    }
+    // An error late in the text comes after the steps before it.
+    let src = b"docker volume ls\ndocker volume ls\n#> calls:\ndocker volume ls\n";
+    let whole = parse("t.scenario", src).unwrap_err();
+    let items: Vec<_> = StepParser::new("t.scenario", src).unwrap().collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items[0].is_ok());
+    assert_eq!(
+        items[1].as_ref().unwrap_err().to_string(),
+        whole.to_string()
+    );
+}
