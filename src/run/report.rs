@@ -11,25 +11,83 @@ use std::path::Path;
 const INLINE: usize = 100;
 
 fn compact(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > INLINE {
-        let cut: String = s.chars().take(INLINE).collect();
-        format!("{cut}…")
-    } else {
-        s
+    shorten(v.to_string())
+}
+
+fn shorten(s: String) -> String {
+    match s.char_indices().nth(INLINE) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s,
     }
+}
+
+/// A body as the text transcript shows it: its compact JSON, cut at
+/// [`INLINE`] characters; `None` for an empty body or `null`.
+///
+/// Most bodies are already what re-encoding them would print (Go's encoder
+/// writes compact JSON; keys stay in body order): plain ASCII structure, no
+/// escapes, no whitespace between tokens, small integers only. Those are
+/// shown as they are, without building a JSON tree; any other body goes
+/// through `serde_json::Value`, as before. Both give the same text.
+fn shown(body: &[u8]) -> Option<String> {
+    let trimmed = body.strip_suffix(b"\n").unwrap_or(body);
+    if is_plain_json(trimmed) {
+        if trimmed == b"null" {
+            return None;
+        }
+        if let Ok(text) = std::str::from_utf8(trimmed) {
+            return Some(shorten(text.to_owned()));
+        }
+    }
+    let v = drydock_engine::trace::body_json(body);
+    (!v.is_null()).then(|| compact(&v))
+}
+
+/// Whether `body` is one valid JSON value that `Value::to_string` would
+/// print back byte for byte (see [`shown`]).
+fn is_plain_json(body: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut digits = 0;
+    for &b in body {
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => return false,
+                c if c < 0x20 => return false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'0'..=b'9' => {
+                // Large integers and anything with a fraction or exponent
+                // may be printed differently.
+                digits += 1;
+                if digits > 15 {
+                    return false;
+                }
+                continue;
+            }
+            b'{' | b'}' | b'[' | b']' | b':' | b',' => {}
+            // `true`, `false`, `null`; an `e` right after digits is an
+            // exponent.
+            b't' | b'r' | b'u' | b'e' | b'f' | b'a' | b'l' | b's' | b'n' if digits == 0 => {}
+            _ => return false,
+        }
+        digits = 0;
+    }
+    !in_string && !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// One call as a line: `plugin Method {request} → status {response} (µs)`.
 pub fn call_line(c: &RpcRecord) -> String {
-    let req = c.request_json();
-    let req = if req.is_null() {
-        String::new()
-    } else {
-        format!(" {}", compact(&req))
+    let req = match shown(&c.request) {
+        Some(r) => format!(" {r}"),
+        None => String::new(),
     };
-    let answer = match (c.status, c.response_json()) {
-        (Some(s), Some(body)) => format!("{s} {}", compact(&body)),
+    let answer = match (c.status, c.response.as_deref()) {
+        (Some(s), Some(body)) => format!("{s} {}", shown(body).unwrap_or_else(|| "null".into())),
         _ => format!("no response: {}", c.error.as_deref().unwrap_or("")),
     };
     // dockerd's own waiting (retry backoffs, timeouts, injected delays), in
@@ -589,5 +647,51 @@ impl Observer for JunitWriter {
         if let Err(e) = self.case(r) {
             self.error.get_or_insert(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    /// The fast path must print what decoding and re-encoding prints.
+    #[test]
+    fn plain_bodies_are_shown_as_their_json_would_be_printed() {
+        let bodies: &[&[u8]] = &[
+            b"{}\n",
+            b"null",
+            b"",
+            b"\n",
+            b"{\"Name\":\"v\",\"Opts\":null}\n",
+            b"{\"Volume\":{\"Name\":\"v1\",\"Mountpoint\":\"/tmp/x/volumes/v1\",\"CreatedAt\":\"2026-12-07T20:00:00Z\"}}\n",
+            b"{\"Implements\":[\"VolumeDriver\",\"IpamDriver\"]}",
+            b"{\"Err\":\"\"}",
+            b"{\"n\":123456789012345,\"b\":true,\"f\":false}",
+            b"{\"n\":1234567890123456789012}",
+            b"{\"x\":1.50}",
+            b"{\"x\":-0}",
+            b"{\"x\":1e3}",
+            b"{ \"spaced\" : 1 }",
+            b"{\"esc\":\"\\u003cb\\u003e \\\"q\\\"\"}",
+            b"{\"a\":1}{\"b\":2}",
+            b"not json at all",
+            b"{\"unicode\":\"caf\xc3\xa9 \xe2\x9c\x93\"}",
+            b"{\"long\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\xc3\xa9\"}",
+            b"[1,2,[3,{\"k\":null}]]",
+        ];
+        for body in bodies {
+            let v = drydock_engine::trace::body_json(body);
+            let slow = (!v.is_null()).then(|| compact(&v));
+            assert_eq!(shown(body), slow, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn only_bodies_that_print_back_the_same_take_the_fast_path() {
+        assert!(is_plain_json(b"{\"Name\":\"v\",\"Opts\":null}"));
+        assert!(!is_plain_json(b"{\"x\":1.5}"));
+        assert!(!is_plain_json(b"{ \"x\":1}"));
+        assert!(!is_plain_json(b"{\"x\":\"\\n\"}"));
+        assert!(!is_plain_json(b"{\"x\":1}{}"));
     }
 }
