@@ -46,7 +46,6 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -417,32 +416,13 @@ fn scratch() -> std::io::Result<tempfile::TempDir> {
     }
 }
 
-/// Polls `futs` together until all are done (a `join_all` without the
-/// `futures` crate): the engine interleaves their plugin calls. `#@ at-once`
-/// in `drydock run` uses it too, so a group interleaves the same way.
+/// Polls `futs` together until all are done, on the current task: the
+/// engine interleaves their plugin calls. `#@ at-once` in `drydock run` uses
+/// it too, so a group interleaves the same way. (futures-util's `join_all`
+/// polls every unfinished future, in order, on each wake-up for groups of
+/// this size.)
 pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future is ready"))
-        .collect()
+    futures_util::future::join_all(futs).await
 }
 
 /// Runs one step (an action or a directive) as `drydock run` does.
