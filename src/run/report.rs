@@ -151,44 +151,23 @@ pub fn replay_report(r: &ScenarioReport, observer: &mut dyn Observer) {
     });
 }
 
-/// Writes the text transcript as the run goes: each step when it ends
-/// (flushed), the failures and the verdict when the scenario ends.
-pub struct TextWriter<W: Write> {
+/// A streaming report's output: every write is flushed at once, and the
+/// first failure (a closed pipe) is kept, ends later writes, and stops the
+/// run as SIGPIPE would.
+struct Flushed<W: Write> {
     out: W,
     error: Option<std::io::Error>,
-    /// Triggered when the output breaks (a closed pipe), so the run stops.
+    /// Triggered when the output breaks, so the run stops.
     on_error: Option<super::Interrupt>,
 }
 
-impl<W: Write> TextWriter<W> {
-    /// A writer into `out`.
-    pub fn new(out: W) -> Self {
-        TextWriter {
+impl<W: Write> Flushed<W> {
+    fn new(out: W) -> Self {
+        Flushed {
             out,
             error: None,
             on_error: None,
         }
-    }
-
-    /// Stops runs sharing `interrupt` once writing fails.
-    pub fn stop_on_error(mut self, interrupt: super::Interrupt) -> Self {
-        self.on_error = Some(interrupt);
-        self
-    }
-
-    /// The first write error, if any.
-    pub fn take_error(&mut self) -> Option<std::io::Error> {
-        self.error.take()
-    }
-
-    /// The underlying writer.
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    /// The underlying writer, to write between scenarios.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
     }
 
     fn put(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
@@ -201,6 +180,46 @@ impl<W: Write> TextWriter<W> {
                 i.trigger(13); // as SIGPIPE would
             }
         }
+    }
+}
+
+/// Writes the text transcript as the run goes: each step when it ends
+/// (flushed), the failures and the verdict when the scenario ends.
+pub struct TextWriter<W: Write> {
+    sink: Flushed<W>,
+}
+
+impl<W: Write> TextWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        TextWriter {
+            sink: Flushed::new(out),
+        }
+    }
+
+    /// Stops runs sharing `interrupt` once writing fails.
+    pub fn stop_on_error(mut self, interrupt: super::Interrupt) -> Self {
+        self.sink.on_error = Some(interrupt);
+        self
+    }
+
+    /// The first write error, if any.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.sink.error.take()
+    }
+
+    /// The underlying writer.
+    pub fn into_inner(self) -> W {
+        self.sink.out
+    }
+
+    /// The underlying writer, to write between scenarios.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.sink.out
+    }
+
+    fn put(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
+        self.sink.put(write)
     }
 }
 
@@ -269,9 +288,7 @@ impl<W: Write> Observer for TextWriter<W> {
 /// `{"scenarios": [...], "passed": N, "failed": M}`, each step on its own
 /// line the moment it ends (a reader can follow it; a parser reads it whole).
 pub struct JsonWriter<W: Write> {
-    out: W,
-    error: Option<std::io::Error>,
-    on_error: Option<super::Interrupt>,
+    sink: Flushed<W>,
     scenarios: usize,
     steps: usize,
 }
@@ -280,9 +297,7 @@ impl<W: Write> JsonWriter<W> {
     /// A writer into `out`.
     pub fn new(out: W) -> Self {
         JsonWriter {
-            out,
-            error: None,
-            on_error: None,
+            sink: Flushed::new(out),
             scenarios: 0,
             steps: 0,
         }
@@ -290,20 +305,12 @@ impl<W: Write> JsonWriter<W> {
 
     /// Stops runs sharing `interrupt` once writing fails.
     pub fn stop_on_error(mut self, interrupt: super::Interrupt) -> Self {
-        self.on_error = Some(interrupt);
+        self.sink.on_error = Some(interrupt);
         self
     }
 
     fn put(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Err(e) = write(&mut self.out).and_then(|()| self.out.flush()) {
-            self.error = Some(e);
-            if let Some(i) = &self.on_error {
-                i.trigger(13); // as SIGPIPE would
-            }
-        }
+        self.sink.put(write)
     }
 
     /// Closes the document with the totals (and `extra` fields, e.g. the
@@ -325,9 +332,9 @@ impl<W: Write> JsonWriter<W> {
             }
             writeln!(out, "\n}}")
         });
-        match self.error {
+        match self.sink.error {
             Some(e) => Err(e),
-            None => Ok(self.out),
+            None => Ok(self.sink.out),
         }
     }
 }
