@@ -424,15 +424,8 @@ fn rpc_json(s: &StepReport, c: &RpcRecord) -> Value {
     })
 }
 
-/// Writes the `--trace` JSON Lines of one scenario: one record per plugin RPC
-/// and one per action, in order.
-pub fn write_trace(r: &ScenarioReport, out: &mut dyn Write) -> std::io::Result<()> {
-    for s in &r.steps {
-        trace_step(s, out)?;
-    }
-    Ok(())
-}
-
+/// One step's `--trace` JSON Lines: a record per plugin RPC, then one for
+/// the action.
 fn trace_step(s: &StepReport, out: &mut dyn Write) -> std::io::Result<()> {
     for c in &s.calls {
         let mut rec = rpc_json(s, c);
@@ -457,29 +450,26 @@ fn trace_step(s: &StepReport, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Writes the `--trace` JSON Lines as the run goes, flushed after each step.
 pub struct TraceWriter<W: Write> {
-    out: W,
-    error: Option<std::io::Error>,
+    sink: Flushed<W>,
 }
 
 impl<W: Write> TraceWriter<W> {
     /// A writer into `out`.
     pub fn new(out: W) -> Self {
-        TraceWriter { out, error: None }
+        TraceWriter {
+            sink: Flushed::new(out),
+        }
     }
 
     /// The first write error, if any.
     pub fn take_error(&mut self) -> Option<std::io::Error> {
-        self.error.take()
+        self.sink.error.take()
     }
 }
 
 impl<W: Write> Observer for TraceWriter<W> {
     fn step(&mut self, s: &StepReport, _failure: Option<&Failure>) {
-        if self.error.is_none() {
-            if let Err(e) = trace_step(s, &mut self.out).and_then(|()| self.out.flush()) {
-                self.error = Some(e);
-            }
-        }
+        self.sink.put(|out| trace_step(s, out));
     }
 }
 
