@@ -268,8 +268,6 @@ impl Workload {
 pub struct Fixture {
     /// The volume Get, Path and Mount+Unmount use, once known.
     volume: Option<String>,
-    /// Whether the fixture created `volume` (and so removes it).
-    created: bool,
     /// `--volume NAME`: measure on this volume, never Create or Remove.
     existing: Option<String>,
     /// `--create-opt K=V`: the Opts of the benchmark's Create.
@@ -400,9 +398,8 @@ impl Fixture {
                 };
                 let m = "VolumeDriver.Create";
                 let body = Bytes::from(encode_go(&req));
-                let created = async { check(m, &call(client, m, body).await?, "Err") }.await;
-                self.created = created.is_ok();
-                created
+                async { check(m, &call(client, m, body).await?, "Err") }
+                    .await
                     .map(|()| name)
                     .map_err(|f| Failure::new("setup", format!("{}; {CREATE_HINT}", f.text)))
             }
@@ -449,7 +446,8 @@ impl Fixture {
     /// are returned as warnings, the run's results stand.
     pub async fn teardown(&mut self, client: &PluginClient) -> Vec<String> {
         let mut warnings = Vec::new();
-        if let Some(name) = self.volume.take().filter(|_| self.created) {
+        // A `--volume` is the user's: only the benchmark's own is removed.
+        if let Some(name) = self.volume.take().filter(|_| self.existing.is_none()) {
             let m = "VolumeDriver.Remove";
             let body = Bytes::from(encode_go(&NameRequest { name: name.clone() }));
             if let Err(e) = async { check(m, &call(client, m, body).await?, "Err") }.await {
