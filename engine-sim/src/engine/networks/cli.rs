@@ -94,8 +94,10 @@ impl Engine {
     /// network config, then the daemon's create. Returns the network ID.
     pub async fn docker_network_create(&self, spec: &NetworkCreate) -> Result<String, EngineError> {
         if self.net_lock().values().any(|n| n.name == spec.name) {
-            // The daemon's conflict comes first, as it did when the daemon
-            // read the flags itself (recorded order).
+            // The daemon's name conflict is reported before a bad subnet
+            // flag, as the engine did when the daemon read the flags
+            // itself. FIXME(issue 16): the real CLI checks its flags before
+            // it sends anything; not recorded yet.
             return self
                 .network_create(&network_config(spec, Vec::new(), Vec::new()))
                 .await;
