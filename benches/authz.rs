@@ -93,13 +93,18 @@ fn bench(c: &mut Criterion) {
                 }
             }
             e.set_authorization_plugins(names);
-            rt.block_on(async { assert!(e.docker(&cmd).await.error.is_none()) });
+            rt.block_on(async {
+                assert!(drydock_engine::docker_cli::docker(&e, &cmd)
+                    .await
+                    .error
+                    .is_none())
+            });
             g.bench_with_input(
                 BenchmarkId::new(transport, format!("{plugins}_plugins")),
                 &plugins,
                 |b, _| {
                     b.to_async(&rt).iter(|| async {
-                        let out = e.docker(&cmd).await;
+                        let out = drydock_engine::docker_cli::docker(&e, &cmd).await;
                         assert!(out.error.is_none(), "{out:?}");
                         e.trace().drain();
                     })

@@ -62,7 +62,7 @@ fn bench(c: &mut Criterion) {
             "docker network create --ipam-driver dryipam n1",
             "docker run -d --name c1 bb:latest sleep 600",
         ] {
-            let out = e.docker(&command(line)).await;
+            let out = drydock_engine::docker_cli::docker(&e, &command(line)).await;
             assert!(out.error.is_none(), "{line}: {out:?}");
         }
     });
@@ -73,9 +73,9 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("connect_disconnect_pair", |b| {
         b.to_async(&rt).iter(|| async {
-            let out = e.docker(&connect).await;
+            let out = drydock_engine::docker_cli::docker(&e, &connect).await;
             assert!(out.error.is_none(), "{out:?}");
-            let out = e.docker(&disconnect).await;
+            let out = drydock_engine::docker_cli::docker(&e, &disconnect).await;
             assert!(out.error.is_none(), "{out:?}");
             e.trace().drain();
         })

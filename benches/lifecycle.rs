@@ -128,7 +128,7 @@ fn setup(name: &str, unix: bool, plugin: fn(&Path) -> drydock_sdk::Plugin) -> Se
 }
 
 async fn ok(e: &Engine, cmd: &DockerCommand) {
-    let out = e.docker(cmd).await;
+    let out = drydock_engine::docker_cli::docker(e, cmd).await;
     assert!(out.error.is_none(), "{out:?}");
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the engine's plugin layer: discovery, client, registry.
 
 mod engine {
+    mod authz;
     mod client;
     mod discovery;
     mod faults;

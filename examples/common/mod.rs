@@ -37,7 +37,9 @@ pub async fn run(engine: &Engine, scenario: &str) -> Vec<RpcRecord> {
     for step in &scenario.steps {
         let outcome = match &step.kind {
             // One docker command: the engine's answer is what the CLI would print.
-            StepKind::Action(action) => engine.docker(&action.command).await,
+            StepKind::Action(action) => {
+                drydock_engine::docker_cli::docker(engine, &action.command).await
+            }
             StepKind::Directive(Directive::User(cn)) => {
                 engine.set_user(cn.clone());
                 continue;

@@ -397,7 +397,7 @@ async fn clean_up(engine: &Engine, opts: &FuzzOptions, tag: &str, fresh: bool) -
     let cleanup = parse("cleanup.scenario", text.as_bytes()).expect("valid cleanup");
     for step in &cleanup.steps {
         if let StepKind::Action(a) = &step.kind {
-            let _ = engine.docker(&a.command).await;
+            let _ = drydock_engine::docker_cli::docker(engine, &a.command).await;
         }
     }
     engine.trace().drain().len() as u64
@@ -433,7 +433,13 @@ async fn run_step(
 ) -> anyhow::Result<Outcome> {
     Ok(match &step.kind {
         // Bounded like `drydock run`: a `hang` fault must not hang the fuzzer.
-        StepKind::Action(a) => crate::run::faults::bounded(engine, engine.docker(&a.command)).await,
+        StepKind::Action(a) => {
+            crate::run::faults::bounded(
+                engine,
+                drydock_engine::docker_cli::docker(engine, &a.command),
+            )
+            .await
+        }
         StepKind::Directive(Directive::Plugin(p)) => {
             launcher.start(p, engine.registry()).await?;
             crate::run::faults::plugin_started(engine, launcher, &p.name);
@@ -532,9 +538,10 @@ pub async fn run_case(opts: &FuzzOptions, case: &[Group]) -> anyhow::Result<Case
             } else {
                 // Each bounded, so a `--fault … hang` cannot hang the fuzzer.
                 let futs = g.iter().map(|s| match &s.kind {
-                    StepKind::Action(a) => {
-                        crate::run::faults::bounded(&engine, engine.docker(&a.command))
-                    }
+                    StepKind::Action(a) => crate::run::faults::bounded(
+                        &engine,
+                        drydock_engine::docker_cli::docker(&engine, &a.command),
+                    ),
                     _ => unreachable!("a group runs actions only"),
                 });
                 result.outcomes.extend(join_all(futs.collect()).await);

@@ -508,7 +508,13 @@ async fn run_steps<'a, O: Observer + ?Sized>(
                     last_action = Some(action.index);
                     let outcome = match ran.remove(&i) {
                         Some(o) => o,
-                        None => faults::bounded(&engine, engine.docker(&action.command)).await,
+                        None => {
+                            faults::bounded(
+                                &engine,
+                                drydock_engine::docker_cli::docker(&engine, &action.command),
+                            )
+                            .await
+                        }
                     };
                     (Some(action.index), outcome)
                 }
@@ -526,9 +532,9 @@ async fn run_steps<'a, O: Observer + ?Sized>(
                             "`#@ at-once {n}` needs {n} docker commands right after it"
                         ));
                     }
-                    let together = group
-                        .iter()
-                        .map(|c| faults::bounded(&engine, engine.docker(c)));
+                    let together = group.iter().map(|c| {
+                        faults::bounded(&engine, drydock_engine::docker_cli::docker(&engine, c))
+                    });
                     let outcomes = crate::fuzz::join_all(together.collect()).await;
                     for (k, o) in outcomes.into_iter().enumerate() {
                         ran.insert(i + 1 + k, o);

@@ -9,7 +9,7 @@ use super::golden::actual_steps;
 use drydock::run::launch::TransportKind;
 use drydock::run::{run_scenario, RunOptions};
 use drydock_engine::compare::{compare, load_golden, replay_plan, TraceStep};
-use drydock_engine::scenario::parse;
+use drydock_engine::scenario::{parse, DockerCommand, NetworkCommand};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -265,12 +265,13 @@ async fn the_ipam_plugin_process_serves_the_engine() {
         clock: VirtualClock::new(),
         seed: 3,
     });
-    let spec = NetworkCreate {
+    let create = DockerCommand::Network(NetworkCommand::Create(NetworkCreate {
         name: "n".into(),
         ipam_driver: Some("pipam".into()),
         ..Default::default()
-    };
-    engine.docker_network_create(&spec).await.unwrap();
+    }));
+    let out = drydock_engine::docker_cli::docker(&engine, &create).await;
+    assert_eq!(out.error, None);
     let calls: Vec<String> = engine
         .trace()
         .snapshot()

@@ -137,7 +137,7 @@ fn command(line: &str) -> DockerCommand {
 async fn drive(engine: &Engine, commands: &Path, lines: &[&str]) {
     for line in lines {
         append(commands, &format!("{line}\n"));
-        let outcome = engine.docker(&command(line)).await;
+        let outcome = drydock_engine::docker_cli::docker(engine, &command(line)).await;
         let mut tail = String::new();
         if let Some(e) = &outcome.error {
             for l in e.lines() {
@@ -404,12 +404,11 @@ async fn interrupted_or_killed_recordings_are_whole_json_lines() {
     assert!(seen, "the command never reached the recording");
     let busy_engine = engine(&d);
     let busy = tokio::spawn(async move {
-        busy_engine
-            .docker(&command("docker volume create -d p v"))
+        drydock_engine::docker_cli::docker(&busy_engine, &command("docker volume create -d p v"))
             .await;
         let ls = command("docker volume ls");
         for _ in 0..1000 {
-            busy_engine.docker(&ls).await;
+            drydock_engine::docker_cli::docker(&busy_engine, &ls).await;
         }
     });
     // Kill it mid-stream, once it has recorded a few calls.

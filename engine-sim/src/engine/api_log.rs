@@ -2,8 +2,7 @@
 //! (`drydock run --diagram`): each request's arrival and answer, placed among
 //! the plugin RPCs of the trace so a picture can nest the RPCs a request caused.
 
-use super::api::{ApiRequest, ApiResponse};
-use super::{Engine, EngineError};
+use super::Engine;
 
 /// One end of a client request, as [`Engine::api_log`] keeps them for
 /// drawing a run: the request's arrival and the daemon's answer, each placed
@@ -15,7 +14,7 @@ pub enum ApiEvent {
         /// Pairs the request with its [`ApiEvent::Response`].
         id: u64,
         /// HTTP method.
-        method: &'static str,
+        method: String,
         /// The request target, e.g. `/v1.41/volumes/create`.
         uri: String,
         /// Number of trace records made before it arrived.
@@ -59,14 +58,14 @@ impl Engine {
         log.events.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    pub(crate) fn log_request(&self, req: &ApiRequest) -> Option<u64> {
+    pub(crate) fn log_request(&self, method: &str, uri: &str) -> Option<u64> {
         let mut log = self.api_log.lock().expect("api log lock");
         let id = log.next_id;
         let events = log.events.as_mut()?;
         events.push(ApiEvent::Request {
             id,
-            method: req.method,
-            uri: req.uri.clone(),
+            method: method.to_owned(),
+            uri: uri.to_owned(),
             rpcs_before: self.trace().len(),
         });
         log.next_id += 1;
@@ -82,56 +81,6 @@ impl Engine {
                 error,
                 rpcs_before: self.trace().len(),
             });
-        }
-    }
-
-    /// The latest logged request like `req` that has no answer yet.
-    pub(crate) fn open_request(&self, req: &ApiRequest) -> Option<u64> {
-        let log = self.api_log.lock().expect("api log lock");
-        let events = log.events.as_ref()?;
-        let answered = |id: u64| {
-            events
-                .iter()
-                .any(|e| matches!(e, ApiEvent::Response { id: i, .. } if *i == id))
-        };
-        events.iter().rev().find_map(|e| match e {
-            ApiEvent::Request {
-                id, method, uri, ..
-            } if *method == req.method && *uri == req.uri && !answered(*id) => Some(*id),
-            _ => None,
-        })
-    }
-}
-
-impl Engine {
-    /// [`Engine::api_close`] for a request whose handler failed with `error`
-    /// (`start` inside `docker run`): AuthZRes sees no status, as dockerd
-    /// writes the error after the middleware, and the log keeps the error
-    /// the client gets.
-    pub async fn api_close_failed(&self, req: &ApiRequest, error: &EngineError) {
-        let id = self.open_request(req);
-        let _ = self.api_close(req, &ApiResponse::failed()).await;
-        let Some(id) = id else { return };
-        let mut log = self.api_log.lock().expect("api log lock");
-        let Some(events) = log.events.as_mut() else {
-            return;
-        };
-        for event in events.iter_mut().rev() {
-            if let ApiEvent::Response {
-                id: i,
-                status,
-                error: logged,
-                ..
-            } = event
-            {
-                if *i == id {
-                    if logged.is_none() {
-                        *status = Some(error.status());
-                        *logged = Some(error.message.clone());
-                    }
-                    return;
-                }
-            }
         }
     }
 }

@@ -457,13 +457,28 @@ impl Engine {
         }
     }
 
-    /// `docker start`: mounts every volume; the container then runs.
+    /// `docker start`: mounts every volume; the container then runs. A
+    /// container started with `--rm` that fails to start is removed with its
+    /// anonymous volumes (daemon/start.go's deferred cleanup).
     pub async fn container_start(&self, name_or_id: &str) -> Result<(), EngineError> {
         let id = self.resolve(name_or_id)?;
         if self.with_container(&id, |c| c.state) == Some(ContainerState::Running) {
             // Starting a running container is a no-op for dockerd.
             return Ok(());
         }
+        let result = self.start_mounts_and_networks(&id).await;
+        if result.is_err()
+            && self
+                .with_container(&id, |c| c.spec.auto_remove)
+                .unwrap_or(false)
+        {
+            self.remove_container(&id, true).await;
+        }
+        result
+    }
+
+    async fn start_mounts_and_networks(&self, id: &str) -> Result<(), EngineError> {
+        let id = id.to_owned();
         self.setup_mounts(&id).await?;
         // initializeNetworking comes after the mounts; a failure unmounts.
         if let Err(e) = self.networks_connect_all(&id).await {
@@ -547,16 +562,7 @@ impl Engine {
     ) -> Result<(String, i32), EngineError> {
         let cmd = spec.cmd.clone();
         let id = self.container_create(spec).await?;
-        if let Err(e) = self.container_start(&id).await {
-            // A failed start of a --rm container still removes it.
-            if self
-                .with_container(&id, |c| c.spec.auto_remove)
-                .unwrap_or(false)
-            {
-                self.remove_container(&id, true).await;
-            }
-            return Err(e);
-        }
+        self.container_start(&id).await?;
         if detach {
             return Ok((id, 0));
         }

@@ -9,18 +9,19 @@
 //!
 //! * [`errdefs`] — the daemon's errors, classed as dockerd's `errdefs`, each
 //!   class with its HTTP status.
-//! * [`api`] — the Engine API requests the docker CLI makes, and the authz
-//!   middleware around each handler; [`authz`] — the authorization chain;
-//!   [`api_log`] — the requests of a run, kept on demand for diagrams.
+//! * [`authz`] — the authorization chain (`--authorization-plugin`), which
+//!   the API's middleware calls around every request; [`api_log`] — the
+//!   requests of a run, kept on demand for diagrams.
+//!
+//! The daemon knows nothing of the Engine API's paths and encodings
+//! ([`crate::api`]) nor of any client ([`crate::docker_cli`]).
 //!
 //! Containers run no processes: a container "runs" from start until it is
 //! stopped, killed, waited for, or removed with force.
 
-pub mod api;
 pub mod api_log;
 pub mod authz;
 pub mod containers;
-pub mod docker;
 pub mod errdefs;
 pub mod networks;
 pub mod volumes;

@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use super::ast::{CallPattern, CallsMode, ExpectKind, Expectation, Step};
+use super::ast::{CallPattern, CallsMode, ExpectKind, Expectation, Outcome, Step};
 use super::pattern::{match_text, match_value, show_value, truncate, ValueMismatch};
 
 /// One plugin call the engine made during a step, in arrival order.
@@ -35,34 +35,6 @@ pub struct ObservedCall {
     /// Engine time the call took, retries and timeouts included (virtual in
     /// scenario runs).
     pub engine_time: std::time::Duration,
-}
-
-/// How a step ended, as the CLI would report it.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Outcome {
-    /// `None` on success; on failure dockerd's message, without the CLI's
-    /// `Error response from daemon: ` prefix.
-    pub error: Option<String>,
-    /// What the command printed on stdout.
-    pub stdout: String,
-}
-
-impl Outcome {
-    /// A success that printed `stdout`.
-    pub fn ok(stdout: impl Into<String>) -> Self {
-        Outcome {
-            error: None,
-            stdout: stdout.into(),
-        }
-    }
-
-    /// A failure with dockerd's `message`.
-    pub fn failed(message: impl Into<String>) -> Self {
-        Outcome {
-            error: Some(message.into()),
-            stdout: String::new(),
-        }
-    }
 }
 
 /// The scenario's variables: bound at first use, anywhere in the file, and

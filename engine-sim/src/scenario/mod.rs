@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 pub use ast::*;
 pub use directive::{parse_duration, EXEC_PLACEHOLDERS};
-pub use matching::{show_call, Binding, Mismatch, ObservedCall, Outcome, Vars};
+pub use matching::{show_call, Binding, Mismatch, ObservedCall, Vars};
 pub use pattern::{is_capture_char, Pattern, TextMode, TextPart, TextPattern};
 pub use source::{Pos, MAX_LINE_BYTES};
 

@@ -138,7 +138,12 @@ async fn a_dead_plugin_does_not_hold_up_calls_to_another() {
         StepKind::Action(a) => a.command.clone(),
         _ => unreachable!(),
     };
-    assert_eq!(engine.docker(&cmd(0)).await.error, None);
+    assert_eq!(
+        drydock_engine::docker_cli::docker(&engine, &cmd(0))
+            .await
+            .error,
+        None
+    );
     engine.registry().faults().refuse(
         "dead",
         None,
@@ -147,11 +152,11 @@ async fn a_dead_plugin_does_not_hold_up_calls_to_another() {
     let start = clock.elapsed();
     let (inspect, create) = tokio::join!(
         async {
-            let o = engine.docker(&cmd(1)).await;
+            let o = drydock_engine::docker_cli::docker(&engine, &cmd(1)).await;
             (o, clock.elapsed() - start)
         },
         async {
-            let o = engine.docker(&cmd(2)).await;
+            let o = drydock_engine::docker_cli::docker(&engine, &cmd(2)).await;
             (o, clock.elapsed() - start)
         },
     );

@@ -33,7 +33,6 @@
 //! operation with libnetwork's words (`No address returned`,
 //! `invalid CIDR address: X`). In-band errors read `remote: <text>`.
 
-use super::docker::{inspect_outcome, tabwrite};
 use super::{Engine, EngineError};
 use crate::client::{CallError, CallOptions};
 use crate::registry::{GetError, Handler, PluginHandle, Registry};
@@ -47,10 +46,10 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-mod cli;
 mod drivers;
 mod endpoints;
 mod ipam;
+mod resource;
 
 use drivers::*;
 use ipam::*;
@@ -275,13 +274,54 @@ pub struct NetworkConfig {
 }
 
 /// One IPAM config of a network (an `IPAMConfig` of the API: one
-/// `--subnet` with its gateway, range and aux addresses).
-#[derive(Debug, Clone, Default)]
-struct SubnetConfig {
-    subnet: String,
-    ip_range: String,
-    gateway: String,
-    aux: BTreeMap<String, String>,
+/// `--subnet` with its gateway, range and aux addresses; all empty: a pool
+/// of the IPAM driver's choosing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubnetConfig {
+    /// `Subnet`.
+    pub subnet: String,
+    /// `IPRange`.
+    pub ip_range: String,
+    /// `Gateway`.
+    pub gateway: String,
+    /// `AuxiliaryAddresses`.
+    pub aux: BTreeMap<String, String>,
+}
+
+impl NetworkConfig {
+    /// A network named `name` with the request's IPAM configs, split by the
+    /// family of their subnets; a family without one still gets a pool of
+    /// the driver's choosing. A subnet that is not CIDR is refused.
+    pub fn new(name: impl Into<String>, configs: Vec<SubnetConfig>) -> Result<Self, EngineError> {
+        let user_subnet = configs.iter().any(|c| !c.subnet.is_empty());
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for c in configs {
+            if c.subnet.is_empty() {
+                v4.push(c);
+                continue;
+            }
+            let cidr = Cidr::parse(&c.subnet).ok_or_else(|| {
+                EngineError::invalid(format!("invalid CIDR address: {}", c.subnet))
+            })?;
+            match cidr.addr.family {
+                Fam::V4 => v4.push(c),
+                Fam::V6 => v6.push(c),
+            }
+        }
+        if v4.is_empty() {
+            v4.push(SubnetConfig::default());
+        }
+        if v6.is_empty() {
+            v6.push(SubnetConfig::default());
+        }
+        Ok(NetworkConfig {
+            name: name.into(),
+            ipam_v4: v4,
+            ipam_v6: v6,
+            user_subnet,
+            ..Default::default()
+        })
+    }
 }
 
 fn getter_error(e: GetError) -> EngineError {
@@ -694,12 +734,10 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::cli::subnet_configs;
     use super::*;
     use crate::clock::VirtualClock;
     use crate::discovery::PluginRoots;
     use crate::engine::EngineConfig;
-    use crate::scenario::NetworkCreate;
     use drydock_sdk::{IpamDriver, Plugin, PluginError};
 
     /// What a misbehaving IPAM plugin gets wrong.
@@ -797,12 +835,9 @@ mod tests {
         engine
             .registry()
             .register_in_process("bad", Plugin::new().ipam(Faulty(fault)));
-        let spec = NetworkCreate {
-            name: "n".into(),
-            ipam_driver: Some("bad".into()),
-            ..Default::default()
-        };
-        let r = engine.docker_network_create(&spec).await;
+        let mut spec = NetworkConfig::new("n", vec![]).unwrap();
+        spec.ipam_driver = Some("bad".into());
+        let r = engine.network_create(&spec).await;
         (engine, r)
     }
 
@@ -819,12 +854,9 @@ mod tests {
     async fn a_failed_registration_is_permanent() {
         let (engine, r) = create_with(Fault::Spaces).await;
         assert_eq!(r.unwrap_err().message, "invalid ipam driver: \"bad\"");
-        let spec = NetworkCreate {
-            name: "m".into(),
-            ipam_driver: Some("bad".into()),
-            ..Default::default()
-        };
-        let again = engine.docker_network_create(&spec).await.unwrap_err();
+        let mut spec = NetworkConfig::new("m", vec![]).unwrap();
+        spec.ipam_driver = Some("bad".into());
+        let again = engine.network_create(&spec).await.unwrap_err();
         assert_eq!(again.message, "invalid ipam driver: \"bad\"");
         // The handler ran once: no second registration attempt.
         assert_eq!(
@@ -868,28 +900,6 @@ mod tests {
         let v6 = Cidr::parse("fd00:2::2/64").unwrap();
         assert_eq!(v6.ip(), "fd00:2::2");
         assert_eq!(v6.network(), "fd00:2::/64");
-    }
-
-    #[test]
-    fn gateways_ranges_and_aux_addresses_follow_their_subnet() {
-        let spec = NetworkCreate {
-            name: "n".into(),
-            subnets: vec!["10.98.0.0/24".into(), "fd00:2::/64".into()],
-            gateways: vec!["fd00:2::9".into()],
-            aux_addresses: BTreeMap::from([("a".into(), "10.98.0.5".into())]),
-            ..Default::default()
-        };
-        let (v4, v6) = subnet_configs(&spec).unwrap();
-        assert_eq!(v4[0].aux["a"], "10.98.0.5");
-        assert_eq!(v6[0].gateway, "fd00:2::9");
-        let bad = NetworkCreate {
-            gateways: vec!["10.1.1.1".into()],
-            ..spec
-        };
-        assert_eq!(
-            subnet_configs(&bad).unwrap_err(),
-            "no matching subnet for gateway 10.1.1.1"
-        );
     }
 
     #[tokio::test]

@@ -1,18 +1,18 @@
-//! The Engine API layer: requests as the docker 28.2 CLI sends them to a
-//! 20.10 daemon (API 1.41), responses as dockerd's handlers leave them, and
-//! the authz middleware around each handler.
+//! Engine API messages: requests as clients send them (the docker 28.2 CLI's
+//! to a 20.10 daemon speaking API 1.41, or any other client's), and responses
+//! as dockerd's handlers leave them.
 //!
-//! Only what authorization plugins can observe is modelled: method, raw URI
-//! with its query, the client's headers, the JSON body; the handler's status,
-//! headers and JSON body. Recorded with a real daemon: tests/golden/a-*.jsonl
-//! and the `rec-authz` lines of every tests/golden/v-*.jsonl.
+//! A response is seen twice: by the client (its status, headers and body) and
+//! by the authz middleware's AuthZRes call, which sees only what the handler
+//! left in dockerd's buffering writer — no status when the handler failed
+//! (dockerd writes errors after the middleware) or streamed. Recorded with a
+//! real daemon: tests/golden/a-*.jsonl and the `rec-authz` lines of every
+//! tests/golden/v-*.jsonl.
 
-use super::{Engine, EngineError};
-use crate::engine::docker::{API_VERSION, SERVER_VERSION};
+use super::router::{API_VERSION, SERVER_VERSION};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::future::Future;
 
 /// The `User-Agent` of the docker CLI the recordings were made with.
 pub const USER_AGENT: &str = "Docker-Client/28.2.2 (linux)";
@@ -20,8 +20,8 @@ pub const USER_AGENT: &str = "Docker-Client/28.2.2 (linux)";
 /// dockerd forwards request and response bodies to authz plugins only below this size.
 pub const MAX_AUTHZ_BODY: usize = 1 << 20;
 
-/// A header value: mostly static text, sometimes computed.
-type HeaderValue = Cow<'static, str>;
+/// A header name or value: mostly static text, sometimes computed.
+type Text = Cow<'static, str>;
 
 /// One client request.
 ///
@@ -31,12 +31,12 @@ type HeaderValue = Cow<'static, str>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
     /// HTTP method.
-    pub method: &'static str,
+    pub method: Text,
     /// The request target: path and query, e.g. `/v1.41/containers/json?all=1`.
     pub uri: String,
-    /// Client headers besides `User-Agent`, canonical Go case (Host excluded,
-    /// as dockerd's server strips it), each name at most once.
-    extra_headers: Vec<(&'static str, HeaderValue)>,
+    /// The client's headers in canonical Go case (Host excluded, as dockerd's
+    /// server strips it), each name at most once.
+    headers: Vec<(Text, Text)>,
     /// The body, if any.
     pub body: Option<Vec<u8>>,
 }
@@ -45,11 +45,31 @@ impl ApiRequest {
     /// A request with only the CLI's `User-Agent` header.
     pub fn new(method: &'static str, uri: impl Into<String>) -> Self {
         ApiRequest {
-            method,
+            method: Cow::Borrowed(method),
             uri: uri.into(),
-            extra_headers: Vec::new(),
+            headers: vec![(Cow::Borrowed("User-Agent"), Cow::Borrowed(USER_AGENT))],
             body: None,
         }
+    }
+
+    /// A request as another client sent it: its method, target, headers
+    /// (names in canonical form) and body, taken as they are.
+    pub fn from_parts(
+        method: impl Into<String>,
+        uri: impl Into<String>,
+        headers: impl IntoIterator<Item = (String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> Self {
+        let mut req = ApiRequest {
+            method: Cow::Owned(method.into()),
+            uri: uri.into(),
+            headers: Vec::new(),
+            body,
+        };
+        for (name, value) in headers {
+            req.set_header(name, value);
+        }
+        req
     }
 
     /// `HEAD /_ping`, which the CLI sends before every command.
@@ -103,44 +123,49 @@ impl ApiRequest {
     }
 
     /// Adds or replaces a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
+    pub fn header(mut self, name: impl Into<Text>, value: impl Into<Text>) -> Self {
         self.set_header(name, value);
         self
     }
 
     /// Adds or replaces a header in place.
-    pub fn set_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
-        let value = value.into();
-        match self.extra_headers.iter_mut().find(|(n, _)| *n == name) {
+    pub fn set_header(&mut self, name: impl Into<Text>, value: impl Into<Text>) {
+        let (name, value) = (name.into(), value.into());
+        match self.headers.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => self.extra_headers.push((name, value)),
+            None => self.headers.push((name, value)),
         }
     }
 
     /// Removes a header, if present.
     pub fn remove_header(&mut self, name: &str) {
-        self.extra_headers.retain(|(n, _)| *n != name);
+        self.headers.retain(|(n, _)| n != name);
     }
 
-    /// One header's value (`User-Agent` included).
+    /// One header's value.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        if name == "User-Agent" {
-            return Some(USER_AGENT);
-        }
-        self.extra_headers
+        self.headers
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_ref())
     }
 
     /// The client's headers as an authz plugin sees them (`RequestHeaders`).
     pub fn headers(&self) -> BTreeMap<String, String> {
-        let mut map = BTreeMap::new();
-        map.insert("User-Agent".to_owned(), USER_AGENT.to_owned());
-        for (name, value) in &self.extra_headers {
-            map.insert((*name).to_owned(), value.to_string());
-        }
-        map
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        self.uri.split_once('?').map_or(&self.uri, |(p, _)| p)
+    }
+
+    /// The query string, without its `?` (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.uri.split_once('?').map_or("", |(_, q)| q)
     }
 
     /// The body as dockerd 20.10.24 (with the CVE-2024-41110 fix) forwards it
@@ -193,7 +218,7 @@ enum ResponseHeaders {
     Base,
     /// The base headers and `Content-Type: application/json`.
     Json,
-    /// `HEAD /_ping`'s cache, length and type headers.
+    /// `/_ping`'s cache, length and type headers.
     Ping,
     /// A streamed answer's type and path stat, when set.
     Streamed {
@@ -202,17 +227,22 @@ enum ResponseHeaders {
     },
 }
 
-/// What the handler left in dockerd's buffering response writer, as the
-/// AuthZRes call sees it.
+/// A handler's answer.
 ///
-/// Like [`ApiRequest`], a response is only turned into headers and bytes when
-/// an authz plugin asks ([`ApiResponse::headers`], [`ApiResponse::body`]); a
-/// JSON body is kept as a value until then.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `status` and the headers are what dockerd's buffering response writer
+/// holds when the handler returns, as the AuthZRes call sees them; the
+/// client gets [`ApiResponse::client_status`] and the body. Like
+/// [`ApiRequest`], a response is only turned into headers and bytes when
+/// someone asks ([`ApiResponse::headers`], [`ApiResponse::body`]); a JSON
+/// body is kept as a value until then, and in-process clients read it as
+/// one ([`ApiResponse::json`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
-    /// The status the handler wrote; `None` when it never wrote one (errors
-    /// are written after the middleware, hijacked streams bypass it).
+    /// The status the handler wrote into the buffer; `None` when it never
+    /// wrote one (hijacked and streamed answers, or flushed ones).
     pub status: Option<u16>,
+    /// The status line the client receives.
+    client_status: u16,
     headers: ResponseHeaders,
     body: Option<Value>,
 }
@@ -222,6 +252,7 @@ impl ApiResponse {
     pub fn json(status: u16, body: Value) -> Self {
         ApiResponse {
             status: Some(status),
+            client_status: status,
             headers: ResponseHeaders::Json,
             body: Some(body),
         }
@@ -231,6 +262,7 @@ impl ApiResponse {
     pub fn empty(status: u16) -> Self {
         ApiResponse {
             status: Some(status),
+            client_status: status,
             headers: ResponseHeaders::Base,
             body: None,
         }
@@ -242,6 +274,7 @@ impl ApiResponse {
     pub fn streamed(content_type: Option<&str>, path_stat: Option<&str>) -> Self {
         ApiResponse {
             status: None,
+            client_status: 200,
             headers: ResponseHeaders::Streamed {
                 content_type: content_type.map(str::to_owned),
                 path_stat: path_stat.map(str::to_owned),
@@ -255,34 +288,60 @@ impl ApiResponse {
     pub fn failed() -> Self {
         ApiResponse {
             status: None,
+            client_status: 500,
             headers: ResponseHeaders::Base,
             body: None,
         }
     }
 
-    /// A hijacked connection (`attach`): headers set, no status recorded.
+    /// A hijacked connection (`attach`): headers set, no status recorded;
+    /// the client sees the upgrade.
     pub fn hijacked() -> Self {
-        Self::failed()
+        ApiResponse {
+            client_status: 101,
+            ..Self::failed()
+        }
     }
 
     /// A handler that succeeded without writing anything (network connect
-    /// and disconnect): headers set, no status recorded.
+    /// and disconnect): headers set, no status recorded; Go's server then
+    /// answers 200 with an empty body.
     pub fn unwritten() -> Self {
-        Self::failed()
+        ApiResponse {
+            client_status: 200,
+            ..Self::failed()
+        }
     }
 
-    /// A response flushed while streaming (`wait`): nothing left in the buffer.
-    pub fn flushed() -> Self {
-        ApiResponse::default()
+    /// A JSON answer flushed while streaming (`wait`): the client gets 200
+    /// and `body`; the buffer, and so AuthZRes, holds nothing.
+    pub fn flushed(body: Value) -> Self {
+        ApiResponse {
+            status: None,
+            client_status: 200,
+            headers: ResponseHeaders::Flushed,
+            body: Some(body),
+        }
     }
 
-    /// `HEAD /_ping`'s answer (the handler never calls WriteHeader).
+    /// `/_ping`'s answer (the handler never calls WriteHeader).
     pub fn ping() -> Self {
         ApiResponse {
             status: None,
+            client_status: 200,
             headers: ResponseHeaders::Ping,
             body: None,
         }
+    }
+
+    /// The status the client receives.
+    pub fn client_status(&self) -> u16 {
+        self.client_status
+    }
+
+    /// The JSON body, for in-process clients.
+    pub fn json_body(&self) -> Option<&Value> {
+        self.body.as_ref()
     }
 
     /// The headers set so far (`ResponseHeaders` of AuthZRes); `None` when
@@ -383,95 +442,6 @@ pub fn query(pairs: &[(&str, String)]) -> String {
         String::new()
     } else {
         format!("?{}", parts.join("&"))
-    }
-}
-
-impl Engine {
-    /// One API request through the authz middleware: AuthZReq, the handler,
-    /// AuthZRes. Without an authz chain the handler just runs.
-    ///
-    /// A handler error wins over whatever AuthZRes says (dockerd returns it
-    /// before looking at the AuthZRes verdict).
-    pub async fn api<T, F, Fut>(&self, req: ApiRequest, handler: F) -> Result<T, EngineError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, ApiResponse), EngineError>>,
-    {
-        let logged = self.log_request(&req);
-        let result = self.api_through_authz(&req, handler).await;
-        if let Some(id) = logged {
-            match &result {
-                Ok((_, status)) => self.log_response(id, *status, None),
-                Err(e) => self.log_response(id, Some(e.status()), Some(e.message.clone())),
-            }
-        }
-        result.map(|(t, _)| t)
-    }
-
-    /// [`Engine::api`] without the request log; also returns the status the
-    /// handler wrote.
-    async fn api_through_authz<T, F, Fut>(
-        &self,
-        req: &ApiRequest,
-        handler: F,
-    ) -> Result<(T, Option<u16>), EngineError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, ApiResponse), EngineError>>,
-    {
-        if !self.authz_active() {
-            return handler().await.map(|(t, resp)| (t, resp.status));
-        }
-        self.authz_request(req).await?;
-        match handler().await {
-            Ok((t, resp)) => {
-                self.authz_response(req, &resp).await?;
-                Ok((t, resp.status))
-            }
-            Err(e) => {
-                let _ = self.authz_response(req, &ApiResponse::failed()).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// The first half of [`Engine::api`], for requests whose handler keeps
-    /// running while the client goes on (`attach`, `wait`).
-    pub async fn api_open(&self, req: &ApiRequest) -> Result<(), EngineError> {
-        let logged = self.log_request(req);
-        if self.authz_active() {
-            if let Err(e) = self.authz_request(req).await {
-                if let Some(id) = logged {
-                    self.log_response(id, Some(e.status()), Some(e.message.clone()));
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// The second half: the handler of an [`Engine::api_open`] request returned.
-    pub async fn api_close(&self, req: &ApiRequest, resp: &ApiResponse) -> Result<(), EngineError> {
-        let result = if self.authz_active() {
-            self.authz_response(req, resp).await
-        } else {
-            Ok(())
-        };
-        if let Some(id) = self.open_request(req) {
-            match &result {
-                Ok(()) => self.log_response(id, resp.status, None),
-                Err(e) => self.log_response(id, Some(e.status()), Some(e.message.clone())),
-            }
-        }
-        result
-    }
-
-    /// `HEAD /_ping`.
-    pub async fn ping(&self) -> Result<(), EngineError> {
-        self.api(ApiRequest::ping(), || async {
-            Ok(((), ApiResponse::ping()))
-        })
-        .await
     }
 }
 

@@ -1,0 +1,469 @@
+//! The handlers: each route's query and body read into typed values, the
+//! daemon's operation, and the answer as dockerd 20.10 encodes it (status,
+//! headers and body as its handler leaves them for the authz middleware).
+
+use super::http::{ApiRequest, ApiResponse};
+use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
+use super::types;
+use crate::engine::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
+use crate::engine::networks::{NetworkConfig, SubnetConfig};
+use crate::engine::{Engine, EngineError, VolumeInfo};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Runs the handler of `route`.
+pub(crate) async fn dispatch(
+    engine: &Engine,
+    route: &Route,
+    req: &ApiRequest,
+) -> Result<ApiResponse, EngineError> {
+    let q = Query::parse(req.query());
+    match route {
+        Route::Ping => Ok(ApiResponse::ping()),
+        Route::Version => Ok(ApiResponse::json(200, version_json())),
+        Route::VolumeList => volume_list(engine, &q).await,
+        Route::VolumeCreate => volume_create(engine, req).await,
+        Route::VolumeInspect { name } => {
+            let v = engine.volumes().get(name, "", None).await?;
+            Ok(ApiResponse::json(200, volume_json(&v)))
+        }
+        Route::VolumeRemove { name } => {
+            engine.volumes().remove(name, q.bool("force")).await?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::VolumePrune => volume_prune(engine).await,
+        Route::ContainerList => Ok(ApiResponse::json(200, ps_json(engine, q.bool("all")))),
+        Route::ContainerCreate => {
+            let body: types::ContainerCreate = decode(req)?;
+            let spec = container_spec(q.get("name").map(str::to_owned), body);
+            let id = engine.container_create(spec).await?;
+            Ok(ApiResponse::json(201, json!({"Id": id, "Warnings": []})))
+        }
+        Route::ContainerStart { id } => {
+            let running = engine.container_state(id).ok() == Some(ContainerState::Running);
+            engine.container_start(id).await?;
+            Ok(ApiResponse::empty(if running { 304 } else { 204 }))
+        }
+        Route::ContainerStop { id } => {
+            let running = engine.container_state(id).ok() == Some(ContainerState::Running);
+            engine.container_stop(id, 143).await?;
+            Ok(ApiResponse::empty(if running { 204 } else { 304 }))
+        }
+        Route::ContainerKill { id } => {
+            engine.container_kill(id).await?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::ContainerRestart { id } => {
+            engine.container_restart(id).await?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::ContainerWait { id } => {
+            // The handler flushes its headers before waiting: AuthZRes sees
+            // nothing of the answer.
+            let code = engine.container_wait(id).await?;
+            Ok(ApiResponse::flushed(
+                json!({"Error": null, "StatusCode": code}),
+            ))
+        }
+        Route::ContainerAttach { id } => {
+            engine.container_id(id)?;
+            Ok(ApiResponse::hijacked())
+        }
+        Route::ContainerRemove { id } => {
+            engine
+                .container_rm(id, q.bool("force"), q.bool("v"))
+                .await?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::ContainerArchive { id, method } => {
+            // Each archive request mounts the container's volumes for the
+            // operation and unmounts them after. The handlers stream: no
+            // status is recorded; GET and HEAD describe the path in a header
+            // (recorded: v-cp.jsonl).
+            engine.container_cp(id, 1).await?;
+            let stat = path_stat(q.get("path").unwrap_or_default());
+            Ok(match method {
+                ArchiveMethod::Stat => ApiResponse::streamed(None, Some(&stat)),
+                ArchiveMethod::Get => ApiResponse::streamed(Some("application/x-tar"), Some(&stat)),
+                ArchiveMethod::Put => ApiResponse::streamed(None, None),
+            })
+        }
+        Route::NetworkList => {
+            let filters = q.filters()?;
+            Ok(ApiResponse::json(
+                200,
+                Value::Array(engine.network_list(&filters)),
+            ))
+        }
+        Route::NetworkCreate => {
+            let body: types::NetworkCreate = decode(req)?;
+            let id = engine.network_create(&network_config(body)?).await?;
+            Ok(ApiResponse::json(201, json!({"Id": id, "Warning": ""})))
+        }
+        Route::NetworkInspect { id } => Ok(ApiResponse::json(200, engine.network_inspect(id)?)),
+        Route::NetworkRemove { id } => {
+            engine.network_rm(id).await?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::NetworkConnect { id } => {
+            let body: types::NetworkConnect = decode(req)?;
+            let ip = &body.endpoint_config.ipam_config.ipv4_address;
+            engine
+                .network_connect(id, &body.container, (!ip.is_empty()).then_some(ip.as_str()))
+                .await?;
+            // The handler writes nothing (recorded: a-allow-network.jsonl).
+            Ok(ApiResponse::unwritten())
+        }
+        Route::NetworkDisconnect { id } => {
+            let body: types::NetworkDisconnect = decode(req)?;
+            engine.network_disconnect(id, &body.container).await?;
+            Ok(ApiResponse::unwritten())
+        }
+    }
+}
+
+/// A JSON request body read into its API type.
+fn decode<T: DeserializeOwned + Default>(req: &ApiRequest) -> Result<T, EngineError> {
+    let body = req.body.as_deref().unwrap_or_default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(EngineError::invalid(
+            "invalid JSON: got EOF while reading request body",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| EngineError::invalid(format!("invalid JSON: {e}")))
+}
+
+/// A request's query: `form_urlencoded` pairs, as Go's `r.Form` reads them.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        Query(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// dockerd's `httputils.BoolValue`: absent, empty, `0`, `no`, `false`
+    /// and `none` are false; anything else is true.
+    fn bool(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            )
+        })
+    }
+
+    /// The `filters` parameter (`{"key":{"value":true}}`, or the older
+    /// `{"key":["value"]}`) as `(key, value)` pairs.
+    fn filters(&self) -> Result<Vec<(String, String)>, EngineError> {
+        let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let parsed: BTreeMap<String, Value> = serde_json::from_str(raw)
+            .map_err(|e| EngineError::invalid(format!("invalid filter: {e}")))?;
+        let mut pairs = Vec::new();
+        for (key, values) in parsed {
+            match values {
+                Value::Object(m) => pairs.extend(m.into_iter().map(|(v, _)| (key.clone(), v))),
+                Value::Array(a) => pairs.extend(
+                    a.into_iter()
+                        .filter_map(|v| v.as_str().map(|v| (key.clone(), v.to_owned()))),
+                ),
+                _ => return Err(EngineError::invalid("invalid filter: bad value")),
+            }
+        }
+        Ok(pairs)
+    }
+}
+
+async fn volume_create(engine: &Engine, req: &ApiRequest) -> Result<ApiResponse, EngineError> {
+    let body: types::VolumeCreate = decode(req)?;
+    let name = if body.name.is_empty() {
+        engine.random_id()
+    } else {
+        body.name
+    };
+    let driver = if body.driver.is_empty() {
+        crate::engine::volumes::LOCAL.to_owned()
+    } else {
+        body.driver
+    };
+    let (v, _) = engine
+        .volumes()
+        .create(&name, &driver, body.driver_opts, body.labels, None)
+        .await?;
+    let mut out = volume_json(&v);
+    // dockerd answers a create before anyone asked the plugin for a path
+    // (recorded: v-conflict.jsonl).
+    if v.driver != crate::engine::volumes::LOCAL {
+        out["Mountpoint"] = json!("");
+    }
+    // An existing volume comes back without its driver's scope looked up;
+    // dockerd's default is local.
+    if v.scope.is_empty() {
+        out["Scope"] = json!("local");
+    }
+    if let Some(b) = out.as_object_mut() {
+        b.remove("Status");
+    }
+    Ok(ApiResponse::json(201, out))
+}
+
+async fn volume_list(engine: &Engine, q: &Query) -> Result<ApiResponse, EngineError> {
+    let filters = q.filters()?;
+    let driver = filters
+        .iter()
+        .find(|(k, _)| k == "driver")
+        .map(|(_, v)| v.as_str());
+    let (mut vols, warnings) = engine.volumes().list(driver).await?;
+    vols.retain(|v| volume_matches(engine, v, &filters));
+    vols.sort_by(|a, b| a.name.cmp(&b.name));
+    let body = json!({
+        "Volumes": vols.iter().map(volume_json).collect::<Vec<_>>(),
+        "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
+    });
+    Ok(ApiResponse::json(200, body))
+}
+
+/// 20.10 prunes only unused `local` volumes; plugins see nothing but the
+/// scan/activation side effect of listing drivers.
+async fn volume_prune(engine: &Engine) -> Result<ApiResponse, EngineError> {
+    let (vols, _) = engine.volumes().list(Some("local")).await?;
+    let _ = engine.volumes().all_drivers().await;
+    let mut removed = Vec::new();
+    for v in vols {
+        if engine.volumes().refs(&v.name).is_empty()
+            && engine.volumes().remove(&v.name, false).await.is_ok()
+        {
+            removed.push(v.name);
+        }
+    }
+    let body = json!({
+        "VolumesDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
+        "SpaceReclaimed": 0,
+    });
+    Ok(ApiResponse::json(200, body))
+}
+
+/// Volume filters: each key's values are alternatives (OR), different keys
+/// must all hold (AND), as dockerd's filters do.
+fn volume_matches(engine: &Engine, v: &VolumeInfo, filters: &[(String, String)]) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|key| {
+        filters
+            .iter()
+            .filter(|(k, _)| k == key)
+            .any(|(_, value)| match *key {
+                "driver" => v.driver == *value,
+                "name" => v.name.contains(value.as_str()),
+                "dangling" => {
+                    let dangling = engine.volumes().refs(&v.name).is_empty();
+                    matches!(value.as_str(), "true" | "1") == dangling
+                }
+                "label" => {
+                    let (k, val) = match value.split_once('=') {
+                        Some((k, val)) => (k, Some(val)),
+                        None => (value.as_str(), None),
+                    };
+                    v.labels.as_ref().is_some_and(|l| match (l.get(k), val) {
+                        (Some(have), Some(want)) => have == want,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    })
+                }
+                _ => true,
+            })
+    })
+}
+
+/// The volume as the API encodes it (`Status` omitted when empty). dockerd
+/// 20.10 does not label anonymous volumes (`com.docker.volume.anonymous`
+/// came with 23.0): its API shows their labels as null (v-anon-rmv.jsonl).
+pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
+    let labels = v.labels.as_ref().and_then(|l| {
+        let kept: BTreeMap<&String, &String> = l
+            .iter()
+            .filter(|(k, _)| k.as_str() != "com.docker.volume.anonymous")
+            .collect();
+        (!kept.is_empty() || l.is_empty()).then(|| json!(kept))
+    });
+    let mut body = json!({
+        "CreatedAt": v.created_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        "Driver": v.driver,
+        "Labels": labels,
+        "Mountpoint": v.mountpoint,
+        "Name": v.name,
+        "Options": v.options,
+        "Scope": v.scope,
+    });
+    if let Some(status) = &v.status {
+        body["Status"] = json!(status);
+    }
+    body
+}
+
+/// `GET /containers/json`: the summaries, newest first.
+fn ps_json(engine: &Engine, all: bool) -> Value {
+    Value::Array(
+        engine
+            .container_list(all)
+            .into_iter()
+            .map(|c| {
+                let (state, status) = match c.state {
+                    ContainerState::Created => ("created", "Created".to_owned()),
+                    ContainerState::Running => ("running", "Up".to_owned()),
+                    ContainerState::Exited(code) => ("exited", format!("Exited ({code})")),
+                };
+                json!({
+                    "Id": c.id,
+                    "Names": [format!("/{}", c.name)],
+                    "Image": c.image,
+                    "Command": c.command,
+                    "State": state,
+                    "Status": status,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The daemon's container spec from the create request: binds (named
+/// volumes, in order; host paths involve no plugin and are not modelled),
+/// `--mount`s of type volume, then the anonymous volumes of `Volumes`.
+fn container_spec(name: Option<String>, body: types::ContainerCreate) -> ContainerSpec {
+    let host = body.host_config;
+    let mut mounts = Vec::new();
+    for bind in &host.binds {
+        let mut parts = bind.splitn(3, ':');
+        let (Some(source), Some(target)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if source.starts_with('/') {
+            continue;
+        }
+        let read_only = parts
+            .next()
+            .is_some_and(|m| m.split(',').any(|o| o == "ro"));
+        mounts.push(MountSpec {
+            source: Some(source.to_owned()),
+            target: target.to_owned(),
+            read_only,
+        });
+    }
+    for m in host.mounts.iter().filter(|m| m.r#type == "volume") {
+        mounts.push(MountSpec {
+            source: (!m.source.is_empty()).then(|| m.source.clone()),
+            target: m.target.clone(),
+            read_only: m.read_only,
+        });
+    }
+    for target in body.volumes.keys() {
+        mounts.push(MountSpec {
+            source: None,
+            target: target.clone(),
+            read_only: false,
+        });
+    }
+    let network = match host.network_mode.as_str() {
+        "" | "default" => None,
+        n => Some(n.to_owned()),
+    };
+    let ip = network.as_ref().and_then(|n| {
+        body.networking_config
+            .endpoints_config
+            .get(n)
+            .and_then(Option::as_ref)
+            .map(|e| e.ipam_config.ipv4_address.clone())
+            .filter(|ip| !ip.is_empty())
+    });
+    let retries = u32::try_from(host.restart_policy.maximum_retry_count).unwrap_or(0);
+    let restart = match host.restart_policy.name.as_str() {
+        "always" => Some(RestartPolicy::Always),
+        "unless-stopped" => Some(RestartPolicy::UnlessStopped),
+        "on-failure" => Some(RestartPolicy::OnFailure {
+            max_retries: retries,
+        }),
+        "no" => Some(RestartPolicy::No),
+        _ => None,
+    };
+    ContainerSpec {
+        name,
+        image: body.image,
+        cmd: body.cmd,
+        mounts,
+        volume_driver: (!host.volume_driver.is_empty()).then_some(host.volume_driver),
+        volumes_from: host.volumes_from,
+        network,
+        ip,
+        auto_remove: host.auto_remove,
+        restart,
+    }
+}
+
+/// The daemon's network config from the create request.
+fn network_config(body: types::NetworkCreate) -> Result<NetworkConfig, EngineError> {
+    let ipam = body.ipam.unwrap_or_default();
+    let configs = ipam
+        .config
+        .into_iter()
+        .map(|c| SubnetConfig {
+            subnet: c.subnet,
+            ip_range: c.ip_range,
+            gateway: c.gateway,
+            aux: c.aux_addresses,
+        })
+        .collect();
+    let nonempty = |s: String| (!s.is_empty()).then_some(s);
+    let mut config = NetworkConfig::new(body.name, configs)?;
+    config.driver = nonempty(body.driver);
+    config.ipam_driver = nonempty(ipam.driver);
+    config.ipam_opts = ipam.options;
+    config.ipv6 = body.enable_ipv6;
+    config.opts = body.options;
+    Ok(config)
+}
+
+/// The `X-Docker-Container-Path-Stat` header: base64 JSON describing the
+/// path (the simulated container has no files: it reports a directory).
+fn path_stat(path: &str) -> String {
+    use base64::Engine as _;
+    let trimmed = path.trim_end_matches('/');
+    let name = match trimmed.rsplit('/').next() {
+        Some("") | None => "/",
+        Some(n) => n,
+    };
+    let stat = json!({
+        "name": name, "size": 4096, "mode": 2147484141u32,
+        "mtime": "2026-01-01T00:00:00Z", "linkTarget": "",
+    });
+    base64::engine::general_purpose::STANDARD.encode(stat.to_string())
+}
+
+/// `GET /version`'s body (the components dockerd 20.10.24 reports).
+fn version_json() -> Value {
+    json!({
+        "Platform": {"Name": ""},
+        "Components": [{"Name": "Engine", "Version": SERVER_VERSION, "Details": {
+            "ApiVersion": API_VERSION, "Arch": "amd64", "Experimental": "false",
+            "GoVersion": "go1.19.8", "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}}],
+        "Version": SERVER_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GoVersion": "go1.19.8",
+        "Os": "linux",
+        "Arch": "amd64",
+    })
+}

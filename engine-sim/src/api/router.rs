@@ -1,0 +1,266 @@
+//! The router: a request's method and path select a [`Route`], whose handler
+//! (in [`super::handlers`]) runs inside the authz middleware.
+//!
+//! Paths are matched as dockerd 20.10's router matches them: with or without
+//! an API version prefix (`/v1.41/volumes` and `/volumes`), each `{name}`
+//! segment percent-decoded. A version outside what the daemon speaks is
+//! refused before the handler; a path no route knows is a 404 that never
+//! reaches the authz chain (dockerd's not-found handler is outside the
+//! middleware).
+
+use super::http::ApiRequest;
+use super::middleware::Exchange;
+use crate::engine::{Engine, EngineError};
+use std::borrow::Cow;
+
+/// The server version the simulated daemon reports.
+pub const SERVER_VERSION: &str = "20.10.24+dfsg1";
+/// The newest Engine API version the daemon speaks (the default).
+pub const API_VERSION: &str = "1.41";
+/// The oldest API version the daemon accepts.
+pub const MIN_API_VERSION: &str = "1.12";
+
+/// An endpoint of the Engine API, with its path parameters (named as in
+/// dockerd's route table: `name` of a volume, `id` of a container or
+/// network — a name, ID or ID prefix).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET|HEAD /_ping`.
+    Ping,
+    /// `GET /version`.
+    Version,
+    /// `GET /volumes`.
+    VolumeList,
+    /// `POST /volumes/create`.
+    VolumeCreate,
+    /// `GET /volumes/{name}`.
+    VolumeInspect { name: String },
+    /// `DELETE /volumes/{name}`.
+    VolumeRemove { name: String },
+    /// `POST /volumes/prune`.
+    VolumePrune,
+    /// `GET /containers/json`.
+    ContainerList,
+    /// `POST /containers/create`.
+    ContainerCreate,
+    /// `POST /containers/{id}/start`.
+    ContainerStart { id: String },
+    /// `POST /containers/{id}/stop`.
+    ContainerStop { id: String },
+    /// `POST /containers/{id}/kill`.
+    ContainerKill { id: String },
+    /// `POST /containers/{id}/restart`.
+    ContainerRestart { id: String },
+    /// `POST /containers/{id}/wait`.
+    ContainerWait { id: String },
+    /// `POST /containers/{id}/attach`.
+    ContainerAttach { id: String },
+    /// `DELETE /containers/{id}`.
+    ContainerRemove { id: String },
+    /// `GET|HEAD|PUT /containers/{id}/archive`.
+    ContainerArchive { id: String, method: ArchiveMethod },
+    /// `GET /networks`.
+    NetworkList,
+    /// `POST /networks/create`.
+    NetworkCreate,
+    /// `GET /networks/{id}`.
+    NetworkInspect { id: String },
+    /// `DELETE /networks/{id}`.
+    NetworkRemove { id: String },
+    /// `POST /networks/{id}/connect`.
+    NetworkConnect { id: String },
+    /// `POST /networks/{id}/disconnect`.
+    NetworkDisconnect { id: String },
+}
+
+/// The three archive endpoints of `docker cp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveMethod {
+    /// `HEAD`: stat the path.
+    Stat,
+    /// `GET`: copy out of the container.
+    Get,
+    /// `PUT`: extract into the container.
+    Put,
+}
+
+/// Matches a request to its route. `Err` is the router's own answer:
+/// 404 for an unknown path (or a known path with another method), 400 for
+/// an API version the daemon does not speak.
+pub fn route(method: &str, uri: &str) -> Result<Route, EngineError> {
+    let path = uri.split_once('?').map_or(uri, |(p, _)| p);
+    let not_found = || EngineError::not_found("page not found");
+    let rest = match versioned(path) {
+        Some((version, rest)) => {
+            check_version(version)?;
+            rest
+        }
+        None => path,
+    };
+    let segments: Vec<Cow<'_, str>> = rest
+        .strip_prefix('/')
+        .ok_or_else(not_found)?
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+        .collect();
+    let seg: Vec<&str> = segments.iter().map(Cow::as_ref).collect();
+    let name = |s: &str| s.to_owned();
+    let route = match (method, seg.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => Route::Ping,
+        ("GET", ["version"]) => Route::Version,
+        ("GET", ["volumes"]) => Route::VolumeList,
+        ("POST", ["volumes", "create"]) => Route::VolumeCreate,
+        ("POST", ["volumes", "prune"]) => Route::VolumePrune,
+        ("GET", ["volumes", n]) => Route::VolumeInspect { name: name(n) },
+        ("DELETE", ["volumes", n]) => Route::VolumeRemove { name: name(n) },
+        ("GET", ["containers", "json"]) => Route::ContainerList,
+        ("POST", ["containers", "create"]) => Route::ContainerCreate,
+        ("DELETE", ["containers", c]) => Route::ContainerRemove { id: name(c) },
+        ("POST", ["containers", c, action]) => {
+            let id = name(c);
+            match *action {
+                "start" => Route::ContainerStart { id },
+                "stop" => Route::ContainerStop { id },
+                "kill" => Route::ContainerKill { id },
+                "restart" => Route::ContainerRestart { id },
+                "wait" => Route::ContainerWait { id },
+                "attach" => Route::ContainerAttach { id },
+                _ => return Err(not_found()),
+            }
+        }
+        (m, ["containers", c, "archive"]) => {
+            let method = match m {
+                "HEAD" => ArchiveMethod::Stat,
+                "GET" => ArchiveMethod::Get,
+                "PUT" => ArchiveMethod::Put,
+                _ => return Err(not_found()),
+            };
+            Route::ContainerArchive {
+                id: name(c),
+                method,
+            }
+        }
+        ("GET", ["networks"]) => Route::NetworkList,
+        ("POST", ["networks", "create"]) => Route::NetworkCreate,
+        ("GET", ["networks", n]) => Route::NetworkInspect { id: name(n) },
+        ("DELETE", ["networks", n]) => Route::NetworkRemove { id: name(n) },
+        ("POST", ["networks", n, "connect"]) => Route::NetworkConnect { id: name(n) },
+        ("POST", ["networks", n, "disconnect"]) => Route::NetworkDisconnect { id: name(n) },
+        _ => return Err(not_found()),
+    };
+    Ok(route)
+}
+
+/// Splits `/v{version}/rest` (dockerd's `/v{version:[0-9.]+}` prefix).
+fn versioned(path: &str) -> Option<(&str, &str)> {
+    let after = path.strip_prefix("/v")?;
+    let end = after.find('/').unwrap_or(after.len());
+    let version = &after[..end];
+    let numeric = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    numeric.then(|| (version, &after[end..]))
+}
+
+/// dockerd's version middleware: a client newer or older than the daemon
+/// speaks is refused.
+fn check_version(version: &str) -> Result<(), EngineError> {
+    if version_less(API_VERSION, version) {
+        return Err(EngineError::invalid(format!(
+            "client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    if version_less(version, MIN_API_VERSION) {
+        return Err(EngineError::invalid(format!(
+            "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    Ok(())
+}
+
+/// Go's `versions.LessThan`: dot-separated numbers compared in turn, a
+/// missing part counting as 0.
+fn version_less(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
+/// The Engine API of one daemon: every client's requests come in here.
+#[derive(Debug, Clone, Copy)]
+pub struct Router<'e> {
+    engine: &'e Engine,
+}
+
+impl<'e> Router<'e> {
+    /// The API in front of `engine`.
+    pub fn new(engine: &'e Engine) -> Self {
+        Router { engine }
+    }
+
+    /// The daemon behind the API.
+    pub fn engine(&self) -> &'e Engine {
+        self.engine
+    }
+
+    /// One request, start to end: route, `AuthZReq`, handler, `AuthZRes`.
+    pub async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, EngineError> {
+        self.open(req).await?.finish().await
+    }
+
+    /// The first half of a request, for clients that keep it open while
+    /// they go on (the attach and wait of `docker run`): routed and through
+    /// `AuthZReq`; the [`Exchange`] runs the handler and closes.
+    pub async fn open(&self, req: ApiRequest) -> Result<Exchange<'e>, EngineError> {
+        // The daemon starts (validating its authz plugins) before it serves.
+        self.engine.ensure_started().await?;
+        let route = route(&req.method, &req.uri)?;
+        Exchange::open(self.engine, req, route).await
+    }
+}
+
+use super::http::ApiResponse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_with_and_without_a_version() {
+        assert_eq!(route("GET", "/v1.41/volumes"), Ok(Route::VolumeList));
+        assert_eq!(route("GET", "/volumes?filters=x"), Ok(Route::VolumeList));
+        assert_eq!(route("HEAD", "/_ping"), Ok(Route::Ping));
+        assert_eq!(
+            route("GET", "/v1.41/volumes/a%2Fb"),
+            Ok(Route::VolumeInspect { name: "a/b".into() })
+        );
+        assert_eq!(
+            route("POST", "/v1.24/containers/c1/start"),
+            Ok(Route::ContainerStart { id: "c1".into() })
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_versions_are_refused() {
+        let nf = route("GET", "/v1.41/nope").unwrap_err();
+        assert_eq!((nf.status(), nf.message.as_str()), (404, "page not found"));
+        assert_eq!(route("PUT", "/volumes").unwrap_err().status(), 404);
+        assert_eq!(route("GET", "/vabc/version").unwrap_err().status(), 404);
+        let new = route("GET", "/v1.99/version").unwrap_err();
+        assert_eq!(new.status(), 400);
+        assert_eq!(
+            new.message,
+            "client version 1.99 is too new. Maximum supported API version is 1.41"
+        );
+        assert_eq!(route("GET", "/v1.11/version").unwrap_err().status(), 400);
+        assert!(version_less("1.9", "1.12") && !version_less("1.41", "1.41"));
+    }
+}
