@@ -19,12 +19,22 @@
 //!   plugin guarding the daemon: `HEAD /_ping` and `GET /version`, each judged
 //!   by AuthZReq and AuthZRes.
 //!
+//! * `api_router` — what the Engine API layer costs per request, with no
+//!   plugin involved: `route_only` (matching method and path),
+//!   `ping_request` (`HEAD /_ping` through router and middleware),
+//!   `decode_create_body` / `encode_create_body` (the CLI's 2.3 kB container
+//!   config read into the API's type / written as the CLI writes it).
+//!
 //! Plugins run with no fsync (`Durability::Buffered`): the benchmark measures
 //! the protocol path, not the disk. Run: `cargo bench --bench lifecycle`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use drydock_engine::api::router::route;
+use drydock_engine::api::types::ContainerCreate;
+use drydock_engine::api::{ApiRequest, Router};
 use drydock_engine::clock::VirtualClock;
 use drydock_engine::discovery::PluginRoots;
+use drydock_engine::docker_cli::create_body;
 use drydock_engine::engine::{Engine, EngineConfig};
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 use drydock_volume::{Config, Durability, VolumePlugin};
@@ -285,8 +295,48 @@ fn authz_request(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     g.finish();
 }
 
+/// What the Engine API layer adds to each request: routing (method, path,
+/// version prefix), the middleware without an authz chain, and reading the
+/// largest body any command sends (`docker run`'s container config, as the
+/// CLI encodes it) into the API's type.
+fn api_router(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let mut g = c.benchmark_group("api_router");
+    quick(&mut g);
+    g.throughput(Throughput::Elements(1));
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let router = Router::new(&e);
+    g.bench_function("route_only", |b| {
+        b.iter(|| {
+            route(
+                "POST",
+                "/v1.41/containers/0123456789ab/wait?condition=removed",
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("ping_request", |b| {
+        b.to_async(rt)
+            .iter(|| async { router.handle(ApiRequest::ping()).await.unwrap() })
+    });
+    let DockerCommand::Run { spec, .. } =
+        command("docker run --rm -v vol:/data --name c1 bb:latest true")
+    else {
+        unreachable!()
+    };
+    let body = create_body(&spec, true);
+    g.bench_function("decode_create_body", |b| {
+        b.iter(|| serde_json::from_slice::<ContainerCreate>(&body).unwrap())
+    });
+    g.bench_function("encode_create_body", |b| {
+        b.iter(|| create_body(&spec, true))
+    });
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let rt = current_thread();
+    api_router(c, &rt);
     run_rm_volume(c, &rt);
     run_stop_volume(c, &rt);
     network_connect_disconnect(c, &rt);

@@ -1,6 +1,7 @@
 //! drydock's integration tests (one binary, modules inside).
 
 mod it {
+    mod api_router;
     mod authz_plugin;
     mod bench;
     mod conformance;

@@ -2,13 +2,14 @@
 //! daemon's operation, and the answer as dockerd 20.10 encodes it (status,
 //! headers and body as its handler leaves them for the authz middleware).
 
-use super::http::{ApiRequest, ApiResponse};
+use super::http::{is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use super::types;
 use crate::engine::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
 use crate::engine::networks::{NetworkConfig, SubnetConfig};
-use crate::engine::{Engine, EngineError, VolumeInfo};
+use crate::engine::{Engine, EngineError, ErrorKind, VolumeInfo};
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ pub(crate) async fn dispatch(
         Route::Ping => Ok(ApiResponse::ping()),
         Route::Version => Ok(ApiResponse::json(200, version_json())),
         Route::VolumeList => volume_list(engine, &q).await,
+        Route::Options => Ok(ApiResponse::empty(200)),
         Route::VolumeCreate => volume_create(engine, req).await,
         Route::VolumeInspect { name } => {
             let v = engine.volumes().get(name, "", None).await?;
@@ -35,8 +37,8 @@ pub(crate) async fn dispatch(
         Route::VolumePrune => volume_prune(engine).await,
         Route::ContainerList => Ok(ApiResponse::json(200, ps_json(engine, q.bool("all")))),
         Route::ContainerCreate => {
-            let body: types::ContainerCreate = decode(req)?;
-            let spec = container_spec(q.get("name").map(str::to_owned), body);
+            let body: types::ContainerCreate = decode(req, "container.Config", ErrorKind::System)?;
+            let spec = container_spec(q.get("name").map(|n| n.into_owned()), body)?;
             let id = engine.container_create(spec).await?;
             Ok(ApiResponse::json(201, json!({"Id": id, "Warnings": []})))
         }
@@ -82,7 +84,7 @@ pub(crate) async fn dispatch(
             // status is recorded; GET and HEAD describe the path in a header
             // (recorded: v-cp.jsonl).
             engine.container_cp(id, 1).await?;
-            let stat = path_stat(q.get("path").unwrap_or_default());
+            let stat = path_stat(&q.get("path").unwrap_or_default());
             Ok(match method {
                 ArchiveMethod::Stat => ApiResponse::streamed(None, Some(&stat)),
                 ArchiveMethod::Get => ApiResponse::streamed(Some("application/x-tar"), Some(&stat)),
@@ -97,7 +99,11 @@ pub(crate) async fn dispatch(
             ))
         }
         Route::NetworkCreate => {
-            let body: types::NetworkCreate = decode(req)?;
+            let body: types::NetworkCreate = decode(
+                req,
+                "types.NetworkCreateRequest",
+                ErrorKind::InvalidParameter,
+            )?;
             let id = engine.network_create(&network_config(body)?).await?;
             Ok(ApiResponse::json(201, json!({"Id": id, "Warning": ""})))
         }
@@ -107,7 +113,8 @@ pub(crate) async fn dispatch(
             Ok(ApiResponse::empty(204))
         }
         Route::NetworkConnect { id } => {
-            let body: types::NetworkConnect = decode(req)?;
+            let body: types::NetworkConnect =
+                decode(req, "types.NetworkConnect", ErrorKind::InvalidParameter)?;
             let ip = &body.endpoint_config.ipam_config.ipv4_address;
             engine
                 .network_connect(id, &body.container, (!ip.is_empty()).then_some(ip.as_str()))
@@ -116,41 +123,68 @@ pub(crate) async fn dispatch(
             Ok(ApiResponse::unwritten())
         }
         Route::NetworkDisconnect { id } => {
-            let body: types::NetworkDisconnect = decode(req)?;
+            let body: types::NetworkDisconnect =
+                decode(req, "types.NetworkDisconnect", ErrorKind::InvalidParameter)?;
             engine.network_disconnect(id, &body.container).await?;
             Ok(ApiResponse::unwritten())
         }
     }
 }
 
-/// A JSON request body read into its API type.
-fn decode<T: DeserializeOwned + Default>(req: &ApiRequest) -> Result<T, EngineError> {
+/// A JSON request body read into its API type, refused as dockerd refuses
+/// it: a body that is not declared JSON (`httputils.CheckForJSON`), no body
+/// at all, JSON cut short (`unexpected EOF`, with `bad_json`'s class: the
+/// container router answers it 500, the others 400), or a value that is not
+/// an object of `go_type`.
+fn decode<T: DeserializeOwned>(
+    req: &ApiRequest,
+    go_type: &str,
+    bad_json: ErrorKind,
+) -> Result<T, EngineError> {
     let body = req.body.as_deref().unwrap_or_default();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(EngineError::invalid(
-            "invalid JSON: got EOF while reading request body",
-        ));
+    let content_type = req.header_value("Content-Type").unwrap_or_default();
+    if !body.is_empty() && !is_json(content_type) {
+        return Err(EngineError::invalid(format!(
+            "Content-Type specified ({content_type}) must be 'application/json'"
+        )));
     }
-    serde_json::from_slice(body).map_err(|e| EngineError::invalid(format!("invalid JSON: {e}")))
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(EngineError::invalid("got EOF while reading request body"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+        let kind = match first {
+            Some(b'"') => Some("string"),
+            Some(b'[') => Some("array"),
+            Some(b't' | b'f') => Some("bool"),
+            Some(b'-' | b'0'..=b'9') => Some("number"),
+            _ => None,
+        };
+        match (e.classify(), kind) {
+            (Category::Eof, _) => EngineError::new(bad_json, "unexpected EOF"),
+            (_, Some(kind)) => EngineError::invalid(format!(
+                "json: cannot unmarshal {kind} into Go value of type {go_type}"
+            )),
+            // FIXME(issue 16): Go words other syntax errors differently
+            // ("invalid character 'x' looking for beginning of value").
+            _ => EngineError::new(bad_json, e.to_string()),
+        }
+    })
 }
 
-/// A request's query: `form_urlencoded` pairs, as Go's `r.Form` reads them.
-struct Query(Vec<(String, String)>);
+/// A request's query: `form_urlencoded` pairs, as Go's `r.Form` reads
+/// them, decoded when a handler asks for one (most requests have none).
+struct Query<'q>(&'q str);
 
-impl Query {
-    fn parse(query: &str) -> Self {
-        Query(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+impl Query<'_> {
+    fn parse(query: &str) -> Query<'_> {
+        Query(query)
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
+    fn get(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        form_urlencoded::parse(self.0.as_bytes())
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// dockerd's `httputils.BoolValue`: absent, empty, `0`, `no`, `false`
@@ -170,8 +204,9 @@ impl Query {
         let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else {
             return Ok(Vec::new());
         };
-        let parsed: BTreeMap<String, Value> = serde_json::from_str(raw)
-            .map_err(|e| EngineError::invalid(format!("invalid filter: {e}")))?;
+        // FIXME(issue 16): the message is serde's where Go's differs.
+        let parsed: BTreeMap<String, Value> =
+            serde_json::from_str(&raw).map_err(|e| EngineError::invalid(e.to_string()))?;
         let mut pairs = Vec::new();
         for (key, values) in parsed {
             match values {
@@ -188,7 +223,8 @@ impl Query {
 }
 
 async fn volume_create(engine: &Engine, req: &ApiRequest) -> Result<ApiResponse, EngineError> {
-    let body: types::VolumeCreate = decode(req)?;
+    let body: types::VolumeCreate =
+        decode(req, "volume.VolumeCreateBody", ErrorKind::InvalidParameter)?;
     let name = if body.name.is_empty() {
         engine.random_id()
     } else {
@@ -220,8 +256,16 @@ async fn volume_create(engine: &Engine, req: &ApiRequest) -> Result<ApiResponse,
     Ok(ApiResponse::json(201, out))
 }
 
-async fn volume_list(engine: &Engine, q: &Query) -> Result<ApiResponse, EngineError> {
-    let filters = q.filters()?;
+async fn volume_list(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, EngineError> {
+    let filters = q
+        .filters()
+        .map_err(|e| e.wrap(|m| format!("error reading volume filters: {m}")))?;
+    if let Some((key, _)) = filters
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "dangling" | "driver" | "label" | "name"))
+    {
+        return Err(EngineError::invalid(format!("Invalid filter '{key}'")));
+    }
     let driver = filters
         .iter()
         .find(|(k, _)| k == "driver")
@@ -343,7 +387,17 @@ fn ps_json(engine: &Engine, all: bool) -> Value {
 /// The daemon's container spec from the create request: binds (named
 /// volumes, in order; host paths involve no plugin and are not modelled),
 /// `--mount`s of type volume, then the anonymous volumes of `Volumes`.
-fn container_spec(name: Option<String>, body: types::ContainerCreate) -> ContainerSpec {
+fn container_spec(
+    name: Option<String>,
+    body: types::ContainerCreate,
+) -> Result<ContainerSpec, EngineError> {
+    // A body with none of the container config's fields leaves dockerd's
+    // `Config` nil (approximated here by the fields the daemon reads).
+    if body.image.is_none() && body.cmd.is_empty() && body.volumes.is_empty() {
+        return Err(EngineError::invalid(
+            "Config cannot be empty in order to create a container",
+        ));
+    }
     let host = body.host_config;
     let mut mounts = Vec::new();
     for bind in &host.binds {
@@ -397,11 +451,16 @@ fn container_spec(name: Option<String>, body: types::ContainerCreate) -> Contain
             max_retries: retries,
         }),
         "no" => Some(RestartPolicy::No),
-        _ => None,
+        "" => None,
+        other => {
+            return Err(EngineError::invalid(format!(
+                "invalid restart policy '{other}'"
+            )))
+        }
     };
-    ContainerSpec {
+    Ok(ContainerSpec {
         name,
-        image: body.image,
+        image: body.image.unwrap_or_default(),
         cmd: body.cmd,
         mounts,
         volume_driver: (!host.volume_driver.is_empty()).then_some(host.volume_driver),
@@ -410,7 +469,7 @@ fn container_spec(name: Option<String>, body: types::ContainerCreate) -> Contain
         ip,
         auto_remove: host.auto_remove,
         restart,
-    }
+    })
 }
 
 /// The daemon's network config from the create request.

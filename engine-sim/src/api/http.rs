@@ -102,24 +102,16 @@ impl ApiRequest {
     pub fn post_json(path: &str, body: &Value) -> Self {
         let mut bytes = serde_json::to_vec(body).expect("JSON values encode");
         bytes.push(b'\n');
+        Self::post_json_bytes(path, bytes)
+    }
+
+    /// `POST /v1.41{path}` with a JSON body already encoded.
+    pub fn post_json_bytes(path: &str, bytes: Vec<u8>) -> Self {
         let mut req = Self::new("POST", versioned(path))
             .header("Content-Length", bytes.len().to_string())
             .header("Content-Type", "application/json");
         req.body = Some(bytes);
         req
-    }
-
-    /// [`ApiRequest::post_json`] whose body is built only when `needed`: the
-    /// body is read by nothing but the authz chain, and building the CLI's
-    /// full container configuration for every request would dominate runs
-    /// without one. Without the body the request keeps its method, URI and
-    /// `Content-Type`.
-    pub fn post_json_if(path: &str, needed: bool, body: impl FnOnce() -> Value) -> Self {
-        if needed {
-            Self::post_json(path, &body())
-        } else {
-            Self::new("POST", versioned(path)).header("Content-Type", "application/json")
-        }
     }
 
     /// Adds or replaces a header.
@@ -200,7 +192,7 @@ fn versioned(path: &str) -> String {
 }
 
 /// Whether a Content-Type's media type is `application/json`.
-fn is_json(content_type: &str) -> bool {
+pub(crate) fn is_json(content_type: &str) -> bool {
     content_type
         .split(';')
         .next()

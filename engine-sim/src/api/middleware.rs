@@ -69,11 +69,9 @@ impl<'e> Exchange<'e> {
         self,
         result: Result<ApiResponse, EngineError>,
     ) -> Result<ApiResponse, EngineError> {
-        let seen = match &result {
-            Ok(resp) => resp.clone(),
-            Err(_) => ApiResponse::failed(),
-        };
         let verdict = if self.engine.authz_active() {
+            let failed = ApiResponse::failed();
+            let seen = result.as_ref().unwrap_or(&failed);
             let mut msg = authz_message(self.engine, &self.req);
             msg.response_status_code = seen.status.map(i64::from).unwrap_or(0);
             msg.response_headers = seen.headers();

@@ -28,6 +28,8 @@ pub const MIN_API_VERSION: &str = "1.12";
 pub enum Route {
     /// `GET|HEAD /_ping`.
     Ping,
+    /// `OPTIONS` on any path: 200, for CORS preflights.
+    Options,
     /// `GET /version`.
     Version,
     /// `GET /volumes`.
@@ -107,6 +109,7 @@ pub fn route(method: &str, uri: &str) -> Result<Route, EngineError> {
     let seg: Vec<&str> = segments.iter().map(Cow::as_ref).collect();
     let name = |s: &str| s.to_owned();
     let route = match (method, seg.as_slice()) {
+        ("OPTIONS", _) => Route::Options,
         ("GET" | "HEAD", ["_ping"]) => Route::Ping,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["volumes"]) => Route::VolumeList,

@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerCreate {
-    /// The image reference.
-    #[serde(deserialize_with = "nullable")]
-    pub image: String,
+    /// The image reference (`None`: not given).
+    pub image: Option<String>,
     /// `Cmd`: a list of words, or one string (Go's `strslice.StrSlice`).
     #[serde(deserialize_with = "str_slice")]
     pub cmd: Vec<String>,
@@ -261,7 +260,7 @@ mod tests {
                 "HostConfig":{"Binds":["v:/d"],"VolumesFrom":null,"AutoRemove":true,"Other":[1]}}"#,
         )
         .unwrap();
-        assert_eq!(c.image, "bb");
+        assert_eq!(c.image.as_deref(), Some("bb"));
         assert_eq!(c.cmd, ["true"]);
         assert!(c.volumes.is_empty());
         assert_eq!(c.host_config.binds, ["v:/d"]);

@@ -21,6 +21,7 @@ mod volumes;
 use crate::api::{ApiRequest, ApiResponse, Router, API_VERSION};
 use crate::engine::{Engine, EngineError};
 pub use command::*;
+pub use containers::create_body;
 use serde_json::{json, Value};
 
 /// Runs one docker command against `engine`'s API, as the CLI would.

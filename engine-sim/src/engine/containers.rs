@@ -232,7 +232,7 @@ impl Engine {
         // else is looked at: without a command of its own a container takes
         // the image's, and bb:latest (imported from a bare root fs) has none.
         if spec.cmd.is_empty() && image_cmd(&image).is_none() {
-            return Err(EngineError::system("No command specified"));
+            return Err(EngineError::invalid("No command specified"));
         }
         let id = self.random_id();
         let name = match &spec.name {

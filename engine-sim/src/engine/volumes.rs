@@ -84,6 +84,10 @@ pub struct DriverError {
     pub text: String,
     /// Whether it is a Go `net.Error` (connection failure or timeout).
     pub network: bool,
+    /// Its class: the local driver's validation errors are invalid
+    /// parameters (400); everything else a plugin or the local driver says
+    /// is a system error (500).
+    pub kind: ErrorKind,
 }
 
 impl DriverError {
@@ -91,12 +95,20 @@ impl DriverError {
         DriverError {
             network: e.is_network(),
             text: e.to_string(),
+            kind: ErrorKind::System,
         }
     }
     fn plain(text: impl Into<String>) -> Self {
         DriverError {
             text: text.into(),
             network: false,
+            kind: ErrorKind::System,
+        }
+    }
+    fn invalid(text: impl Into<String>) -> Self {
+        DriverError {
+            kind: ErrorKind::InvalidParameter,
+            ..Self::plain(text)
         }
     }
 }
@@ -358,7 +370,7 @@ impl LocalDriver {
     ) -> Result<VolumeInfo, DriverError> {
         // The local driver validates names (volume/local/local_unix.go).
         if name.len() < 2 {
-            return Err(DriverError::plain(
+            return Err(DriverError::invalid(
                 "volume name is too short, names should be at least two alphanumeric characters",
             ));
         }
@@ -371,7 +383,7 @@ impl LocalDriver {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !valid {
-            return Err(DriverError::plain(format!(
+            return Err(DriverError::invalid(format!(
                 "\"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
         }
@@ -381,7 +393,7 @@ impl LocalDriver {
                 .filter(|k| !matches!(k.as_str(), "type" | "device" | "o" | "size"))
                 .collect();
             if let Some(k) = bad.first() {
-                return Err(DriverError::plain(format!("invalid option: \"{k}\"")));
+                return Err(DriverError::invalid(format!("invalid option: \"{k}\"")));
             }
         }
         self.volumes
@@ -789,7 +801,7 @@ impl VolumeStore {
                 let v = vd
                     .create(name, opts.as_ref(), &self.local)
                     .await
-                    .map_err(|e| fail(EngineError::system(e.text)))?;
+                    .map_err(|e| fail(EngineError::new(e.kind, e.text)))?;
                 self.st()
                     .created_paths
                     .insert(name.to_owned(), v.mountpoint.clone());

@@ -301,7 +301,10 @@ impl NetworkConfig {
                 continue;
             }
             let cidr = Cidr::parse(&c.subnet).ok_or_else(|| {
-                EngineError::invalid(format!("invalid CIDR address: {}", c.subnet))
+                EngineError::system(format!(
+                    "Invalid subnet {s} : invalid CIDR address: {s}",
+                    s = c.subnet
+                ))
             })?;
             match cidr.addr.family {
                 Fam::V4 => v4.push(c),
@@ -442,6 +445,9 @@ impl Engine {
 
     /// `POST /networks/create`: returns the network ID.
     pub async fn network_create(&self, spec: &NetworkConfig) -> Result<String, EngineError> {
+        if spec.name.is_empty() {
+            return Err(EngineError::system("invalid name: "));
+        }
         if self.net_lock().values().any(|n| n.name == spec.name) {
             return Err(EngineError::conflict(format!(
                 "network with name {} already exists",

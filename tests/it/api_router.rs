@@ -1,0 +1,201 @@
+//! The Engine API router against a real dockerd: every request of
+//! tests/golden/api/raw-router.jsonl (raw requests recorded from dockerd
+//! 20.10 by tests/realdockerd/record_api.py) is sent, in order, to the
+//! simulated daemon's router; status and error text must be the recorded
+//! ones, and the small deterministic bodies too.
+//!
+//! Requests the simulation does not answer like dockerd yet are listed in
+//! `KNOWN_GAPS` with the reason; the test also fails when one of them starts
+//! matching, so the list only shrinks.
+
+use drydock_engine::api::{ApiRequest, ApiResponse, Router};
+use drydock_engine::clock::VirtualClock;
+use drydock_engine::discovery::PluginRoots;
+use drydock_engine::engine::{Engine, EngineConfig, EngineError};
+use serde_json::Value;
+
+const RECORDING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/golden/api/raw-router.jsonl"
+);
+
+/// Recorded requests the simulation answers differently, and why.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "version-double-slash",
+        "the 301 redirect of a path with `//` is not modelled",
+    ),
+    (
+        "container-nope-json",
+        "GET /containers/{id}/json is not routed yet",
+    ),
+    (
+        "ctr-inspect-c1",
+        "GET /containers/{id}/json is not routed yet",
+    ),
+    (
+        "vol-list-filters-notjson",
+        "the filter parse error is serde's text, not Go's",
+    ),
+    (
+        "ctr-create-relbind-cmd",
+        "host-path binds are not validated (no plugin sees them)",
+    ),
+    (
+        "ctr-create-noimage-cmd",
+        "a container without an image is refused: every simulated container has one",
+    ),
+    ("ctr-rm-c5", "follows from ctr-create-noimage-cmd"),
+    (
+        "ctr-create-c2-lowercase",
+        "keys are matched exactly, not case-insensitively as Go's decoder does",
+    ),
+    ("ctr-rm-c2", "follows from ctr-create-c2-lowercase"),
+    (
+        "ctr-start-c1-again",
+        "containers run no processes: `true` has not exited until it is waited for",
+    ),
+];
+
+/// Bodies compared exactly (IDs masked): small and the same on every run.
+const BODIES: &[&str] = &[
+    "vol-list-empty",
+    "ctr-create-c1",
+    "ctr-wait-c1",
+    "ctr-wait-c4",
+    "net-create-rn1",
+    "cleanup-vol-list",
+];
+
+/// Every 64-hex ID replaced by `<id>`, so runs compare.
+fn mask_ids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            .count();
+        if run == 64 {
+            out.push_str("<id>");
+            i += 64;
+        } else {
+            let step = run.max(1);
+            out.push_str(&text[i..i + step]);
+            i += step;
+        }
+    }
+    out
+}
+
+fn request(entry: &Value) -> ApiRequest {
+    let req = &entry["request"];
+    let headers = req["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()));
+    let body = match (&req["body"], &req["body_generated"]) {
+        (Value::String(b), _) => Some(b.clone().into_bytes()),
+        (_, Value::Object(g)) => {
+            let text = format!(
+                "{}{}{}",
+                g["prefix"].as_str().unwrap(),
+                g["repeat"]
+                    .as_str()
+                    .unwrap()
+                    .repeat(g["count"].as_u64().unwrap() as usize),
+                g["suffix"].as_str().unwrap()
+            );
+            Some(text.into_bytes())
+        }
+        _ => None,
+    };
+    ApiRequest::from_parts(
+        req["method"].as_str().unwrap(),
+        req["uri"].as_str().unwrap(),
+        headers,
+        body,
+    )
+}
+
+/// Status, error text (or `None`) and body as the client sees them.
+fn seen(result: &Result<ApiResponse, EngineError>) -> (u16, Option<String>, Option<String>) {
+    match result {
+        Ok(resp) => (
+            resp.client_status(),
+            None,
+            resp.body()
+                .map(|b| mask_ids(String::from_utf8_lossy(&b).trim_end())),
+        ),
+        Err(e) => (e.status(), Some(mask_ids(&e.message)), None),
+    }
+}
+
+#[tokio::test]
+async fn the_router_answers_raw_requests_as_dockerd_20_10_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(EngineConfig {
+        roots: PluginRoots {
+            sockets_dir: dir.path().join("run"),
+            spec_dirs: vec![dir.path().join("etc")],
+        },
+        clock: VirtualClock::new(),
+        seed: 5,
+    });
+    let router = Router::new(&engine);
+    let text = std::fs::read_to_string(RECORDING).unwrap();
+    let mut differ = Vec::new();
+    let mut gaps_matching = Vec::new();
+    let mut compared = 0;
+    for line in text.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let name = entry["name"].as_str().unwrap();
+        let want = &entry["response"];
+        let status = want["status"].as_u64().unwrap() as u16;
+        let body = want["body"].as_str().unwrap_or_default().trim_end();
+        let want_error = (status >= 400)
+            .then(|| {
+                serde_json::from_str::<Value>(body)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(mask_ids))
+                    .unwrap_or_else(|| mask_ids(body))
+            })
+            .filter(|_| status >= 400);
+        let (got_status, got_error, got_body) = seen(&router.handle(request(&entry)).await);
+        let mut same = got_status == status && got_error == want_error;
+        if same && BODIES.contains(&name) {
+            same = got_body.as_deref() == Some(mask_ids(body).as_str());
+        }
+        compared += 1;
+        let known = KNOWN_GAPS.iter().any(|(n, _)| *n == name);
+        match (same, known) {
+            (false, false) => differ.push(format!(
+                "{name}: recorded {status} {want_error:?}, simulated {got_status} {got_error:?} {got_body:?}"
+            )),
+            (true, true) => gaps_matching.push(name.to_owned()),
+            _ => {}
+        }
+    }
+    assert!(compared >= 100, "only {compared} requests in the recording");
+    assert!(
+        differ.is_empty(),
+        "answers differ from dockerd's:\n{}",
+        differ.join("\n")
+    );
+    assert!(
+        gaps_matching.is_empty(),
+        "these now match dockerd: take them off KNOWN_GAPS: {gaps_matching:?}"
+    );
+}
+
+#[test]
+fn ids_are_masked_and_nothing_else() {
+    let id = "0bff807eb56535ec727f4ecd6723149ddb47f1aa005a7ec0c68b45d971c1ee29";
+    assert_eq!(
+        mask_ids(&format!("container \"{id}\" abc")),
+        "container \"<id>\" abc"
+    );
+    assert_eq!(mask_ids("deadbeef"), "deadbeef");
+}
