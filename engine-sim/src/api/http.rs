@@ -405,6 +405,192 @@ impl ApiResponse {
     }
 }
 
+/// A response as it goes over the wire: status line, headers (without
+/// `Date`), body bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names in Go's canonical form, and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Go's `net/http` sends a body that fits its 2 kB write buffer with a
+/// `Content-Length`; a longer one goes out chunked.
+const GO_BUFFER: usize = 2048;
+
+impl WireResponse {
+    fn new(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Self {
+        WireResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body,
+        }
+    }
+
+    /// The daemon's headers on every routed answer.
+    fn daemon_headers(mut self) -> Self {
+        let server = format!("Docker/{SERVER_VERSION} (linux)");
+        for (k, v) in [
+            ("Api-Version", API_VERSION),
+            ("Docker-Experimental", "false"),
+            ("Ostype", "linux"),
+            ("Server", server.as_str()),
+        ] {
+            self.headers.push((k.to_owned(), v.to_owned()));
+        }
+        self
+    }
+
+    /// A body's length header as Go's server chooses it.
+    fn sized(mut self) -> Self {
+        if self.body.len() > GO_BUFFER {
+            self.headers
+                .push(("Transfer-Encoding".into(), "chunked".into()));
+        } else {
+            self.headers
+                .push(("Content-Length".into(), self.body.len().to_string()));
+        }
+        self
+    }
+
+    /// A JSON body of `{"message": …}`, as dockerd writes every error.
+    fn json_error(status: u16, message: &str) -> Self {
+        let mut body = serde_json::to_vec(&serde_json::json!({ "message": message }))
+            .expect("JSON values encode");
+        body.push(b'\n');
+        WireResponse::new(status, &[("Content-Type", "application/json")], body)
+    }
+
+    /// A handler's or the middleware's error.
+    pub fn error(e: &crate::engine::EngineError) -> Self {
+        Self::json_error(e.status(), &e.message)
+            .daemon_headers()
+            .sized()
+    }
+
+    /// The router's own answer: not found (no daemon headers), or a version
+    /// the daemon does not speak (its version middleware's headers; too old
+    /// is plain text).
+    pub fn routing(e: super::router::RouteError) -> Self {
+        use super::router::RouteError;
+        let message = crate::engine::EngineError::from(e.clone()).message;
+        let server = format!("Docker/{SERVER_VERSION} (linux)");
+        let version = [
+            ("Api-Version", API_VERSION),
+            ("Ostype", "linux"),
+            ("Server", server.as_str()),
+        ];
+        match e {
+            RouteError::NotFound => Self::json_error(404, &message).sized(),
+            RouteError::TooNew(_) => {
+                let mut r = Self::json_error(400, &message);
+                r.headers
+                    .extend(version.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+                r.sized()
+            }
+            RouteError::TooOld(_) => {
+                let mut headers = version.to_vec();
+                headers.push(("Content-Type", "text/plain; charset=utf-8"));
+                headers.push(("X-Content-Type-Options", "nosniff"));
+                WireResponse::new(400, &headers, format!("{message}\n").into_bytes()).sized()
+            }
+        }
+    }
+
+    /// One header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl ApiResponse {
+    /// The response on the wire. `head`: the request was `HEAD` (no body).
+    pub fn to_wire(&self, head: bool) -> WireResponse {
+        let status = self.client_status;
+        let body = self.body().unwrap_or_default();
+        let reply = match &self.headers {
+            ResponseHeaders::Ping => {
+                let body = if head { Vec::new() } else { b"OK".to_vec() };
+                let length = body.len().to_string();
+                WireResponse::new(
+                    status,
+                    &[
+                        ("Cache-Control", "no-cache, no-store, must-revalidate"),
+                        ("Pragma", "no-cache"),
+                        ("Content-Length", &length),
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                    ],
+                    body,
+                )
+                .daemon_headers()
+            }
+            ResponseHeaders::Json => {
+                WireResponse::new(status, &[("Content-Type", "application/json")], body)
+                    .daemon_headers()
+                    .sized()
+            }
+            // Flushed before the body was written: always chunked.
+            ResponseHeaders::Flushed => WireResponse::new(
+                status,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Transfer-Encoding", "chunked"),
+                ],
+                body,
+            )
+            .daemon_headers(),
+            ResponseHeaders::Base if status == 101 => WireResponse::new(
+                status,
+                &[
+                    ("Content-Type", "application/vnd.docker.raw-stream"),
+                    ("Connection", "Upgrade"),
+                    ("Upgrade", "tcp"),
+                ],
+                Vec::new(),
+            )
+            .daemon_headers(),
+            // 204 and 304 carry no length; other empty answers say 0.
+            ResponseHeaders::Base if matches!(status, 204 | 304) => {
+                WireResponse::new(status, &[], Vec::new()).daemon_headers()
+            }
+            ResponseHeaders::Base => {
+                WireResponse::new(status, &[("Content-Length", "0")], Vec::new()).daemon_headers()
+            }
+            ResponseHeaders::Streamed {
+                content_type,
+                path_stat,
+            } => {
+                let mut r = WireResponse::new(status, &[], Vec::new()).daemon_headers();
+                if let Some(ct) = content_type {
+                    r.headers.push(("Content-Type".into(), ct.clone()));
+                }
+                if let Some(st) = path_stat {
+                    r.headers
+                        .push(("X-Docker-Container-Path-Stat".into(), st.clone()));
+                }
+                r
+            }
+        };
+        if head {
+            WireResponse {
+                body: Vec::new(),
+                ..reply
+            }
+        } else {
+            reply
+        }
+    }
+}
+
 /// Go's `url.QueryEscape`: everything but letters, digits and `-_.~` is
 /// percent-encoded, spaces become `+`.
 pub fn query_escape(s: &str) -> String {

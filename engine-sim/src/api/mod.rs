@@ -21,6 +21,8 @@ pub mod middleware;
 pub mod router;
 pub mod types;
 
-pub use http::{query, query_escape, ApiRequest, ApiResponse, MAX_AUTHZ_BODY, USER_AGENT};
+pub use http::{
+    query, query_escape, ApiRequest, ApiResponse, WireResponse, MAX_AUTHZ_BODY, USER_AGENT,
+};
 pub use middleware::Exchange;
-pub use router::{Route, Router, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
+pub use router::{Route, RouteError, Router, API_VERSION, MIN_API_VERSION, SERVER_VERSION};

@@ -8,7 +8,7 @@
 //! reaches the authz chain (dockerd's not-found handler is outside the
 //! middleware).
 
-use super::http::ApiRequest;
+use super::http::{ApiRequest, WireResponse};
 use super::middleware::Exchange;
 use crate::engine::{Engine, EngineError};
 use std::borrow::Cow;
@@ -87,12 +87,37 @@ pub enum ArchiveMethod {
     Put,
 }
 
+/// Why the router itself answered, before any handler or middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No route has this method and path: 404 `page not found`.
+    NotFound,
+    /// The `/vN.NN` prefix names a version newer than the daemon's (400, JSON).
+    TooNew(String),
+    /// … or older than its minimum (400, plain text).
+    TooOld(String),
+}
+
+impl From<RouteError> for EngineError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::NotFound => EngineError::not_found("page not found"),
+            RouteError::TooNew(v) => EngineError::invalid(format!(
+                "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+            )),
+            RouteError::TooOld(v) => EngineError::invalid(format!(
+                "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            )),
+        }
+    }
+}
+
 /// Matches a request to its route. `Err` is the router's own answer:
 /// 404 for an unknown path (or a known path with another method), 400 for
 /// an API version the daemon does not speak.
-pub fn route(method: &str, uri: &str) -> Result<Route, EngineError> {
+pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
     let path = uri.split_once('?').map_or(uri, |(p, _)| p);
-    let not_found = || EngineError::not_found("page not found");
+    let not_found = || RouteError::NotFound;
     let rest = match versioned(path) {
         Some((version, rest)) => {
             check_version(version)?;
@@ -166,16 +191,12 @@ fn versioned(path: &str) -> Option<(&str, &str)> {
 
 /// dockerd's version middleware: a client newer or older than the daemon
 /// speaks is refused.
-fn check_version(version: &str) -> Result<(), EngineError> {
+fn check_version(version: &str) -> Result<(), RouteError> {
     if version_less(API_VERSION, version) {
-        return Err(EngineError::invalid(format!(
-            "client version {version} is too new. Maximum supported API version is {API_VERSION}"
-        )));
+        return Err(RouteError::TooNew(version.to_owned()));
     }
     if version_less(version, MIN_API_VERSION) {
-        return Err(EngineError::invalid(format!(
-            "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-        )));
+        return Err(RouteError::TooOld(version.to_owned()));
     }
     Ok(())
 }
@@ -228,6 +249,30 @@ impl<'e> Router<'e> {
         let route = route(&req.method, &req.uri)?;
         Exchange::open(self.engine, req, route).await
     }
+
+    /// One request as a server answers it on the wire: status, headers and
+    /// body bytes as dockerd 20.10 writes them (recorded:
+    /// tests/golden/api/raw-router.jsonl). Router errors come without the
+    /// daemon's headers, as dockerd's not-found handler and version check
+    /// write them.
+    pub async fn serve(&self, req: ApiRequest) -> WireResponse {
+        let head = req.method == "HEAD";
+        if let Err(e) = self.engine.ensure_started().await {
+            return WireResponse::error(&e);
+        }
+        let route = match route(&req.method, &req.uri) {
+            Ok(route) => route,
+            Err(e) => return WireResponse::routing(e),
+        };
+        let result = match Exchange::open(self.engine, req, route).await {
+            Ok(exchange) => exchange.finish().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(resp) => resp.to_wire(head),
+            Err(e) => WireResponse::error(&e),
+        }
+    }
 }
 
 use super::http::ApiResponse;
@@ -253,17 +298,20 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_versions_are_refused() {
-        let nf = route("GET", "/v1.41/nope").unwrap_err();
+        let nf = EngineError::from(route("GET", "/v1.41/nope").unwrap_err());
         assert_eq!((nf.status(), nf.message.as_str()), (404, "page not found"));
-        assert_eq!(route("PUT", "/volumes").unwrap_err().status(), 404);
-        assert_eq!(route("GET", "/vabc/version").unwrap_err().status(), 404);
-        let new = route("GET", "/v1.99/version").unwrap_err();
+        assert_eq!(route("PUT", "/volumes"), Err(RouteError::NotFound));
+        assert_eq!(route("GET", "/vabc/version"), Err(RouteError::NotFound));
+        let new = EngineError::from(route("GET", "/v1.99/version").unwrap_err());
         assert_eq!(new.status(), 400);
         assert_eq!(
             new.message,
             "client version 1.99 is too new. Maximum supported API version is 1.41"
         );
-        assert_eq!(route("GET", "/v1.11/version").unwrap_err().status(), 400);
+        assert_eq!(
+            route("GET", "/v1/version"),
+            Err(RouteError::TooOld("1".into()))
+        );
         assert!(version_less("1.9", "1.12") && !version_less("1.41", "1.41"));
     }
 }
