@@ -11,8 +11,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::{AuthzPlugin, Plugin, PluginError};

@@ -7,8 +7,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 
 /// The drydock binary's allocator, so the numbers are what its users get.

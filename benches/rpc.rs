@@ -23,9 +23,9 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use drydock_engine::client::{CallOptions, PluginClient};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::transport::{Http, InProcess, Transport};
+use drydock_engine::plugins::client::{CallOptions, PluginClient};
+use drydock_engine::plugins::transport::{Http, InProcess, Transport};
 use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::wire::ipam as iw;
 use drydock_sdk::wire::volume::{

@@ -7,8 +7,8 @@
 //! directly, with the same bytes dockerd would send.
 use drydock::run::observed;
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{parse, Directive, StepKind, Vars};
 use drydock_engine::trace::RpcRecord;
 

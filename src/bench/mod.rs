@@ -18,7 +18,7 @@ pub mod report;
 pub mod svg;
 
 use bytes::Bytes;
-use drydock_engine::client::{CallError, CallOptions, PluginClient};
+use drydock_engine::plugins::client::{CallError, CallOptions, PluginClient};
 use drydock_sdk::wire::authz::AuthzRequest;
 use drydock_sdk::wire::encode_go;
 use drydock_sdk::wire::ipam as iw;

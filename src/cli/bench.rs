@@ -13,13 +13,13 @@ use crate::bench::{self, Fixture, Options, Stop};
 use crate::run::launch::{Dirs, Launcher, TransportKind};
 use anyhow::{bail, Context};
 use clap::Args;
-use drydock_engine::client::PluginClient;
 use drydock_engine::clock::{Clock, TokioClock};
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::registry::{Origin, Registry};
+use drydock_engine::plugins::client::PluginClient;
+use drydock_engine::plugins::discovery::PluginRoots;
+use drydock_engine::plugins::registry::{Origin, Registry};
+use drydock_engine::plugins::transport::Http;
 use drydock_engine::scenario::{KeyValue, PluginDirective, PluginLaunch};
 use drydock_engine::trace::Trace;
-use drydock_engine::transport::Http;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -229,7 +229,8 @@ async fn bench_plugin(
         .with_context(|| format!("cannot activate plugin {name}"))?;
     let mut clients = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        let transport: Arc<dyn drydock_engine::transport::Transport> = match &handle.origin {
+        let transport: Arc<dyn drydock_engine::plugins::transport::Transport> = match &handle.origin
+        {
             Origin::Disk(found) => Arc::new(Http::for_plugin(found)?),
             Origin::InProcess => handle.client.transport().clone(),
         };

@@ -3,7 +3,7 @@
 use super::{Format, RootsArgs};
 use clap::Args;
 use drydock_engine::clock::TokioClock;
-use drydock_engine::registry::Registry;
+use drydock_engine::plugins::registry::Registry;
 use drydock_engine::trace::Trace;
 use serde_json::json;
 use std::io::Write;

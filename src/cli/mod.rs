@@ -1,7 +1,7 @@
 //! Subcommands of `drydock`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use drydock_engine::discovery::PluginRoots;
+use drydock_engine::plugins::discovery::PluginRoots;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

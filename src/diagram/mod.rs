@@ -6,7 +6,7 @@
 //! requests to the engine, the plugin RPCs they caused (request and reply),
 //! and the engine's answers. Where the data comes from: the runner's
 //! [`StepReport`]s, whose `calls` are the engine's trace and whose `requests`
-//! are the engine's API log ([`drydock_engine::engine::api_log`]).
+//! are the engine's API log ([`drydock_engine::daemon::api_log`]).
 //!
 //! * [`labels`] — the text of each arrow: method names and key fields,
 //!   decoded with the SDK's wire types.
@@ -19,7 +19,7 @@ pub mod svg;
 
 use crate::run::{ScenarioReport, StepReport};
 use anyhow::Context;
-use drydock_engine::engine::api_log::ApiEvent;
+use drydock_engine::daemon::api_log::ApiEvent;
 use std::collections::BTreeMap;
 use std::path::Path;
 

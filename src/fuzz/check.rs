@@ -8,8 +8,8 @@
 //! contradicts its own earlier calls (an engine bug shows the same way).
 
 use bytes::Bytes;
-use drydock_engine::client::CallOptions;
-use drydock_engine::engine::Engine;
+use drydock_engine::daemon::Engine;
+use drydock_engine::plugins::client::CallOptions;
 use drydock_engine::trace::RpcRecord;
 use drydock_ipam::net::{Addr, Cidr};
 use drydock_sdk::wire::plugin::Protocol;

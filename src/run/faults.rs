@@ -1,5 +1,5 @@
 //! `#@ fault …` in a run: per-request faults go to the engine's fault layer
-//! (`drydock_engine::fault`); killing a plugin, stale and late sockets need
+//! (`drydock_engine::plugins::fault`); killing a plugin, stale and late sockets need
 //! the runner, which started the plugins and owns their directories.
 //!
 //! dockerd sets no timeout on authz, IPAM and network calls, so a plugin that
@@ -9,8 +9,8 @@
 
 use crate::run::launch::Launcher;
 use drydock_engine::clock::{self, Clock};
-use drydock_engine::engine::Engine;
-use drydock_engine::fault::InFlight;
+use drydock_engine::daemon::Engine;
+use drydock_engine::plugins::fault::InFlight;
 use drydock_engine::scenario::{FaultDirective, Outcome};
 use drydock_engine::trace::RpcRecord;
 use std::future::Future;

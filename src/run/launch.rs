@@ -7,9 +7,11 @@
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use drydock_engine::registry::Registry;
+use drydock_engine::plugins::registry::Registry;
+use drydock_engine::plugins::transport::{
+    BoxFuture, InProcess, RawReply, Transport, TransportError,
+};
 use drydock_engine::scenario::{KeyValue, PluginDirective, PluginLaunch};
-use drydock_engine::transport::{BoxFuture, InProcess, RawReply, Transport, TransportError};
 use drydock_sdk::Plugin;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

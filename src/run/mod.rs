@@ -12,9 +12,9 @@ pub mod report;
 
 use crate::run::launch::{Dirs, Launcher, TransportKind};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::api_log::ApiEvent;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::daemon::api_log::ApiEvent;
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{
     Directive, LoadError, ObservedCall, Outcome, Scenario, Step, StepKind, StepParser, Vars,
 };
@@ -746,7 +746,10 @@ async fn run_directive(
 /// can gain a plugin at any moment, and an `exec` plugin's process creates
 /// its own socket (again after a restart): those retries wait in real time,
 /// as dockerd's do.
-fn may_appear(exec: HashSet<String>, opts: &RunOptions) -> drydock_engine::registry::MayAppear {
+fn may_appear(
+    exec: HashSet<String>,
+    opts: &RunOptions,
+) -> drydock_engine::plugins::registry::MayAppear {
     if opts.plugins_dir.is_some() || !opts.spec_dirs.is_empty() {
         return std::sync::Arc::new(|_: &str| true);
     }

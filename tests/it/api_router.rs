@@ -12,10 +12,10 @@
 
 use drydock_engine::api::{ApiRequest, Router, WireResponse};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
-use std::collections::BTreeMap;
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 const RECORDING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -389,9 +389,9 @@ fn seed_7_still_names_the_same_first_cases() {
 /// recorded `#> error` texts, and must not change with a rand update.
 #[test]
 fn the_engine_makes_the_same_ids_for_a_seed() {
-    use drydock_engine::engine::{Engine, EngineConfig};
+    use drydock_engine::daemon::{Engine, EngineConfig};
     let engine = Engine::new(EngineConfig {
-        roots: drydock_engine::discovery::PluginRoots {
+        roots: drydock_engine::plugins::discovery::PluginRoots {
             sockets_dir: "/nonexistent".into(),
             spec_dirs: Vec::new(),
         },

@@ -227,8 +227,8 @@ async fn the_ipam_scenarios_pass_in_process_and_over_unix_sockets() {
 #[tokio::test]
 async fn the_ipam_plugin_process_serves_the_engine() {
     use drydock_engine::clock::VirtualClock;
-    use drydock_engine::discovery::PluginRoots;
-    use drydock_engine::engine::{Engine, EngineConfig};
+    use drydock_engine::daemon::{Engine, EngineConfig};
+    use drydock_engine::plugins::discovery::PluginRoots;
     use drydock_engine::scenario::NetworkCreate;
 
     let dir = tempfile::tempdir().unwrap();

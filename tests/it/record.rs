@@ -10,8 +10,8 @@ use drydock::record::replay::{load, replay, Launch, ReplayOptions, ReplayReport}
 use drydock::record::{bind, serve, Recorder, Upstream};
 use drydock::run::launch::{builtin, TransportKind};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{DockerCommand, StepKind};
 use serde_json::Value;
 use std::io::Write;

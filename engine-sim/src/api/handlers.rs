@@ -5,9 +5,9 @@
 use super::http::{is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use super::types;
-use crate::engine::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
-use crate::engine::networks::{NetworkConfig, SubnetConfig};
-use crate::engine::{Engine, EngineError, ErrorKind, VolumeInfo};
+use crate::daemon::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
+use crate::daemon::networks::{NetworkConfig, SubnetConfig};
+use crate::daemon::{Engine, EngineError, ErrorKind, VolumeInfo};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use serde_json::{json, Value};
@@ -231,7 +231,7 @@ async fn volume_create(engine: &Engine, req: &ApiRequest) -> Result<ApiResponse,
         body.name
     };
     let driver = if body.driver.is_empty() {
-        crate::engine::volumes::LOCAL.to_owned()
+        crate::daemon::volumes::LOCAL.to_owned()
     } else {
         body.driver
     };
@@ -242,7 +242,7 @@ async fn volume_create(engine: &Engine, req: &ApiRequest) -> Result<ApiResponse,
     let mut out = volume_json(&v);
     // dockerd answers a create before anyone asked the plugin for a path
     // (recorded: v-conflict.jsonl).
-    if v.driver != crate::engine::volumes::LOCAL {
+    if v.driver != crate::daemon::volumes::LOCAL {
         out["Mountpoint"] = json!("");
     }
     // An existing volume comes back without its driver's scope looked up;

@@ -468,7 +468,7 @@ impl WireResponse {
     }
 
     /// A handler's or the middleware's error.
-    pub fn error(e: &crate::engine::EngineError) -> Self {
+    pub fn error(e: &crate::daemon::EngineError) -> Self {
         Self::json_error(e.status(), &e.message)
             .daemon_headers()
             .sized()
@@ -479,7 +479,7 @@ impl WireResponse {
     /// is plain text).
     pub fn routing(e: super::router::RouteError) -> Self {
         use super::router::RouteError;
-        let message = crate::engine::EngineError::from(e.clone()).message;
+        let message = crate::daemon::EngineError::from(e.clone()).message;
         let server = format!("Docker/{SERVER_VERSION} (linux)");
         let version = [
             ("Api-Version", API_VERSION),

@@ -11,8 +11,8 @@
 use super::handlers;
 use super::http::{ApiRequest, ApiResponse};
 use super::router::Route;
-use crate::engine::authz::Phase;
-use crate::engine::{Engine, EngineError};
+use crate::daemon::authz::Phase;
+use crate::daemon::{Engine, EngineError};
 use drydock_sdk::wire::authz::AuthzRequest;
 
 /// One request between its `AuthZReq` and its `AuthZRes`.

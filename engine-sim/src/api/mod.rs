@@ -5,7 +5,7 @@
 //! `/v1.NN` prefix), runs it through the authz middleware
 //! ([`middleware::Exchange`]: `AuthZReq`, the handler, `AuthZRes`) and
 //! answers as dockerd 20.10 does. The handlers ([`handlers`]) read bodies into
-//! the API's types ([`types`]) and call the daemon ([`crate::engine`]); they
+//! the API's types ([`types`]) and call the daemon ([`crate::daemon`]); they
 //! know nothing of any client's syntax or output.
 //!
 //! * [`http`] — requests and responses ([`ApiRequest`], [`ApiResponse`]) and

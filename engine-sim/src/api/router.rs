@@ -10,7 +10,7 @@
 
 use super::http::{ApiRequest, WireResponse};
 use super::middleware::Exchange;
-use crate::engine::{Engine, EngineError};
+use crate::daemon::{Engine, EngineError};
 use std::borrow::Cow;
 
 /// The server version the simulated daemon reports.

@@ -6,7 +6,7 @@ use super::{
 };
 use super::{RestartPolicy, VolumeSource};
 use crate::api::{query, query_escape, ApiRequest, ApiResponse, Exchange, API_VERSION};
-use crate::engine::{EngineError, ErrorKind};
+use crate::daemon::{EngineError, ErrorKind};
 use serde_json::Value;
 
 impl DockerCli<'_> {

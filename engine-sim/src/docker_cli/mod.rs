@@ -19,7 +19,7 @@ mod networks;
 mod volumes;
 
 use crate::api::{ApiRequest, ApiResponse, Router, API_VERSION};
-use crate::engine::{Engine, EngineError};
+use crate::daemon::{Engine, EngineError};
 pub use command::*;
 pub use containers::create_body;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@ use super::format::{inspect_outcome, tabwrite};
 use super::{body, field, filters_query, DockerCli, NetworkCommand, NetworkCreate, Outcome};
 use crate::api::types::IpamConfig;
 use crate::api::ApiRequest;
-use crate::engine::{EngineError, ErrorKind};
+use crate::daemon::{EngineError, ErrorKind};
 use drydock_sdk::net::{Addr, Cidr};
 use serde_json::{json, Map, Value};
 

@@ -118,14 +118,14 @@ fn inspect_view(v: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use crate::daemon::{Engine, EngineConfig};
     use crate::docker_cli::{docker, DockerCommand, VolumeCommand};
-    use crate::engine::{Engine, EngineConfig};
 
     #[tokio::test]
     async fn prune_all_is_refused_by_the_cli_against_api_1_41() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::new(EngineConfig {
-            roots: crate::discovery::PluginRoots {
+            roots: crate::plugins::discovery::PluginRoots {
                 sockets_dir: dir.path().join("run"),
                 spec_dirs: vec![],
             },

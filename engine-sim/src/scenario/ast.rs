@@ -125,7 +125,7 @@ pub enum Directive {
 pub enum FaultDirective {
     /// `#@ fault PLUGIN METHOD[~TEXT]|* ACTION [once|times N|always]`: requests to
     /// the plugin misbehave.
-    Call(crate::fault::CallFault),
+    Call(crate::plugins::fault::CallFault),
     /// `#@ fault PLUGIN kill [for DURATION]`: kill a runner-started plugin
     /// the way SIGKILL does (its socket stays behind, refusing connections);
     /// with `for`, it is running again DURATION of engine time later.

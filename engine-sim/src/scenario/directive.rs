@@ -6,7 +6,7 @@
 
 use super::ast::{Directive, FaultDirective, KeyValue, PluginDirective, PluginLaunch};
 use super::source::{words, Cursor, Diag, Pos, Result, Word, WordMode};
-use crate::fault::{default_body, CallFault, FaultAction, Scope, INVALID_JSON};
+use crate::plugins::fault::{default_body, CallFault, FaultAction, Scope, INVALID_JSON};
 use std::time::Duration;
 
 /// Placeholders the runner substitutes in `#@ plugin NAME exec -- …`

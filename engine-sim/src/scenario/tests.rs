@@ -1686,7 +1686,7 @@ mod fuzz {
 
 #[test]
 fn fault_directives_parse_into_rules() {
-    use crate::fault::{CallFault, FaultAction, Scope};
+    use crate::plugins::fault::{CallFault, FaultAction, Scope};
     use std::time::Duration;
     let scenario = parse_ok(
         "#@ plugin p volume\n\
@@ -1758,7 +1758,7 @@ fn fault_directives_parse_into_rules() {
             call(Some("VolumeDriver.List"), reply(200, b""), once),
             call(
                 Some("VolumeDriver.List"),
-                reply(200, crate::fault::INVALID_JSON),
+                reply(200, crate::plugins::fault::INVALID_JSON),
                 once
             ),
             call(

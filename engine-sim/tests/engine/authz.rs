@@ -3,9 +3,9 @@
 
 use drydock_engine::api::{ApiRequest, Router};
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
+use drydock_engine::daemon::{Engine, EngineConfig};
 use drydock_engine::docker_cli::docker;
-use drydock_engine::engine::{Engine, EngineConfig};
+use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::{AuthzPlugin, Plugin, PluginError};

@@ -3,10 +3,10 @@
 
 use super::util::{http, serve_unix, Action};
 use bytes::Bytes;
-use drydock_engine::client::{CallError, CallOptions, PluginClient};
 use drydock_engine::clock::{Clock, TokioClock, VirtualClock};
+use drydock_engine::plugins::client::{CallError, CallOptions, PluginClient};
+use drydock_engine::plugins::transport::{Http, Transport};
 use drydock_engine::trace::Trace;
-use drydock_engine::transport::{Http, Transport};
 use drydock_sdk::wire::volume::{CreateRequest, GetResponse, NameRequest};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Discovery forms and precedence (protocol.md §1).
 
-use drydock_engine::discovery::{DiscoveryError, PluginRoots, SourceKind};
+use drydock_engine::plugins::discovery::{DiscoveryError, PluginRoots, SourceKind};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 

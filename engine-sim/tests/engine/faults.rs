@@ -1,17 +1,17 @@
-//! The fault layer (engine-sim/src/fault.rs) under dockerd's client: which
+//! The fault layer (engine-sim/src/plugins/fault.rs) under dockerd's client: which
 //! requests a rule catches, what a crashed plugin looks like, and that a dead
 //! plugin holds up only the calls made to it.
 
 use super::util::Echo;
 use bytes::Bytes;
-use drydock_engine::client::{CallOptions, PluginClient};
 use drydock_engine::clock::{Clock, TokioClock, VirtualClock};
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::engine::{Engine, EngineConfig};
-use drydock_engine::fault::{CallFault, FaultAction, FaultTransport, Faults, Scope};
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::plugins::client::{CallOptions, PluginClient};
+use drydock_engine::plugins::discovery::PluginRoots;
+use drydock_engine::plugins::fault::{CallFault, FaultAction, FaultTransport, Faults, Scope};
+use drydock_engine::plugins::transport::InProcess;
 use drydock_engine::scenario::{parse, StepKind};
 use drydock_engine::trace::Trace;
-use drydock_engine::transport::InProcess;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 
 use super::util::{http, serve_unix, Echo};
 use drydock_engine::clock::{Clock, VirtualClock};
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::registry::{GetError, Registry};
+use drydock_engine::plugins::discovery::PluginRoots;
+use drydock_engine::plugins::registry::{GetError, Registry};
 use drydock_engine::trace::Trace;
 use drydock_sdk::wire::ipam::*;
 use drydock_sdk::{IpamDriver, Plugin, PluginError, Protocol};

@@ -4,8 +4,8 @@
 
 use super::util::Echo;
 use drydock_engine::clock::VirtualClock;
-use drydock_engine::discovery::PluginRoots;
-use drydock_engine::registry::Registry;
+use drydock_engine::plugins::discovery::PluginRoots;
+use drydock_engine::plugins::registry::Registry;
 use drydock_engine::trace::Trace;
 use drydock_sdk::server::{serve_tcp, serve_tls, serve_unix, TlsSettings};
 use drydock_sdk::wire::volume::*;

@@ -12,8 +12,8 @@
 //!   one is the error `EOF`.
 
 use crate::clock::{backoff, should_abort, Clock};
+use crate::plugins::transport::{RawReply, Transport};
 use crate::trace::{RpcRecord, Trace};
-use crate::transport::{RawReply, Transport};
 use bytes::Bytes;
 use drydock_sdk::wire::{decode_go, encode_go, DecodeError};
 use serde::de::DeserializeOwned;

@@ -13,14 +13,14 @@
 //! * Plugins may also be registered in-process: they are found before anything
 //!   on disk and take part in [`Registry::scan`].
 //! * Every plugin's transport is wrapped in the engine's fault layer
-//!   ([`crate::fault`]), which does nothing until a fault is set.
+//!   ([`crate::plugins::fault`]), which does nothing until a fault is set.
 
-use crate::client::{CallError, CallOptions, PluginClient};
 use crate::clock::{backoff, should_abort, Clock};
-use crate::discovery::{Discovered, DiscoveryError, PluginRoots, SourceKind};
-use crate::fault::{FaultTransport, Faults};
+use crate::plugins::client::{CallError, CallOptions, PluginClient};
+use crate::plugins::discovery::{Discovered, DiscoveryError, PluginRoots, SourceKind};
+use crate::plugins::fault::{FaultTransport, Faults};
+use crate::plugins::transport::{AddressError, Http, InProcess, Transport};
 use crate::trace::Trace;
-use crate::transport::{AddressError, Http, InProcess, Transport};
 use drydock_sdk::wire::plugin::{ActivateResponse, Protocol};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

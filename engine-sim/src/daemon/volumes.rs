@@ -8,8 +8,8 @@
 //! looked up; a plugin's Capabilities answer is cached only on success.
 
 use super::{EngineError, ErrorKind};
-use crate::client::{CallError, CallOptions};
-use crate::registry::{GetError, PluginHandle, Registry};
+use crate::plugins::client::{CallError, CallOptions};
+use crate::plugins::registry::{GetError, PluginHandle, Registry};
 use drydock_sdk::wire::volume::{
     CapabilitiesResponse, CreateRequest, EmptyRequest, ErrResponse, GetResponse, ListResponse,
     MountRequest, MountpointResponse, NameRequest, Volume as WireVolume,
@@ -153,7 +153,7 @@ impl Driver {
         }
     }
 
-    fn client(&self) -> Option<&crate::client::PluginClient> {
+    fn client(&self) -> Option<&crate::plugins::client::PluginClient> {
         match self {
             Driver::Local => None,
             Driver::Plugin(p) => Some(&p.handle.client),

@@ -1,5 +1,5 @@
 //! The simulated daemon: dockerd 20.10's object model and lifecycles, driving
-//! plugins through the [`crate::registry`].
+//! plugins through the [`crate::plugins::registry`].
 //!
 //! * [`volumes`] — the volume store (names, references, metadata, drivers).
 //! * [`containers`] — containers and their mount points: Mount on start,
@@ -27,8 +27,8 @@ pub mod networks;
 pub mod volumes;
 
 use crate::clock::Clock;
-use crate::discovery::PluginRoots;
-use crate::registry::Registry;
+use crate::plugins::discovery::PluginRoots;
+use crate::plugins::registry::Registry;
 use crate::trace::Trace;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;

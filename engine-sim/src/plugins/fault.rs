@@ -23,11 +23,11 @@
 //! nothing in a scenario run. A delay or hang inside a virtual
 //! [`timeout`](crate::clock::timeout) ends at the deadline.
 //!
-//! [`Registry`]: crate::registry::Registry
-//! [`PluginClient`]: crate::client::PluginClient
+//! [`Registry`]: crate::plugins::registry::Registry
+//! [`PluginClient`]: crate::plugins::client::PluginClient
 
 use crate::clock::Clock;
-use crate::transport::{BoxFuture, RawReply, Transport, TransportError};
+use crate::plugins::transport::{BoxFuture, RawReply, Transport, TransportError};
 use bytes::Bytes;
 use drydock_sdk::wire::encode_go;
 use drydock_sdk::wire::plugin::ActivateResponse;

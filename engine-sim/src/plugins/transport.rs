@@ -1,14 +1,14 @@
 //! How the engine reaches a plugin: over HTTP (unix, TCP, TLS) or in-process.
 //!
 //! A [`Transport`] performs one request/response exchange and nothing else: no
-//! retries, no status interpretation (that is [`crate::client`]'s job). The HTTP
+//! retries, no status interpretation (that is [`crate::plugins::client`]'s job). The HTTP
 //! transport sends exactly the bytes dockerd 20.10 (Go 1.19's `net/http`) sends:
 //! `POST /<Method>`, headers `Host` (empty on unix sockets), `User-Agent:
 //! Go-http-client/1.1`, `Content-Length`, `Accept`, and on non-unix transports
 //! `Accept-Encoding: gzip`; it keeps up to two idle keep-alive connections per
 //! plugin, as Go's default transport does.
 
-use crate::discovery::{go_io_error, url_scheme, Discovered, TlsOptions};
+use crate::plugins::discovery::{go_io_error, url_scheme, Discovered, TlsOptions};
 use bytes::Bytes;
 use drydock_sdk::wire::plugin::ACCEPT;
 use http_body_util::BodyExt;

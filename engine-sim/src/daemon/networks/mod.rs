@@ -34,8 +34,8 @@
 //! `invalid CIDR address: X`). In-band errors read `remote: <text>`.
 
 use super::{Engine, EngineError};
-use crate::client::{CallError, CallOptions};
-use crate::registry::{GetError, Handler, PluginHandle, Registry};
+use crate::plugins::client::{CallError, CallOptions};
+use crate::plugins::registry::{GetError, Handler, PluginHandle, Registry};
 use drydock_sdk::net::{Addr, Family, Prefixed};
 use drydock_sdk::wire::ipam as iw;
 use drydock_sdk::wire::network as nw;
@@ -742,8 +742,8 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::clock::VirtualClock;
-    use crate::discovery::PluginRoots;
-    use crate::engine::EngineConfig;
+    use crate::daemon::EngineConfig;
+    use crate::plugins::discovery::PluginRoots;
     use drydock_sdk::{IpamDriver, Plugin, PluginError};
 
     /// What a misbehaving IPAM plugin gets wrong.
@@ -914,7 +914,7 @@ mod tests {
         r.unwrap();
         // No gateway RequestAddress: the pool's Data named it.
         assert!(!methods(&engine).contains(&"IpamDriver.RequestAddress".to_owned()));
-        let spec = crate::engine::ContainerSpec {
+        let spec = crate::daemon::ContainerSpec {
             image: "bb".into(),
             cmd: vec!["true".into()],
             network: Some("n".into()),

@@ -11,7 +11,7 @@
 //!   `Err` inside a 200 answer is only a denial (its text is not shown).
 
 use super::{Engine, EngineError};
-use crate::client::CallOptions;
+use crate::plugins::client::CallOptions;
 use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::Protocol;
 use std::sync::Mutex;
