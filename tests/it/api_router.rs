@@ -50,11 +50,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("ctr-rm-c5", "follows from ctr-create-noimage-cmd"),
     (
-        "ctr-create-c2-lowercase",
-        "keys are matched exactly, not case-insensitively as Go's decoder does",
-    ),
-    ("ctr-rm-c2", "follows from ctr-create-c2-lowercase"),
-    (
         "ctr-start-c1-again",
         "containers run no processes: `true` has not exited until it is waited for",
     ),

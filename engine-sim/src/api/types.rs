@@ -1,252 +1,351 @@
 //! Request bodies as dockerd 20.10's API types define them (the fields the
-//! simulated daemon acts on; every other field is accepted and ignored, as
-//! Go's decoder ignores fields a struct does not have).
+//! simulated daemon acts on), decoded as Go's `encoding/json` decodes them:
 //!
-//! Field names are the API's (`api/types` of moby 20.10, API 1.41). Missing
-//! fields and JSON `null` take Go's zero values.
+//! * a key names a field exactly or, failing that, case-insensitively
+//!   (`{"image": …}` sets `Image`);
+//! * keys no field has are skipped, whatever their value;
+//! * `null` leaves a field at its zero value, as a missing key does;
+//! * a later duplicate key wins.
+//!
+//! Field names are the API's (`api/types` of moby 20.10, API 1.41).
 
-use serde::{Deserialize, Deserializer};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-/// `POST /containers/create`: the container config with `HostConfig` and
-/// `NetworkingConfig` inlined (`ContainerConfigWrapper`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerCreate {
-    /// The image reference (`None`: not given).
-    pub image: Option<String>,
-    /// `Cmd`: a list of words, or one string (Go's `strslice.StrSlice`).
-    #[serde(deserialize_with = "str_slice")]
-    pub cmd: Vec<String>,
-    /// `Volumes`: anonymous volume destinations (a set: the values are `{}`).
-    #[serde(deserialize_with = "nullable")]
-    pub volumes: Map<String, Value>,
-    /// `HostConfig`.
-    #[serde(deserialize_with = "nullable")]
-    pub host_config: HostConfig,
-    /// `NetworkingConfig`.
-    #[serde(deserialize_with = "nullable")]
-    pub networking_config: NetworkingConfig,
+/// Declares an API struct and its Go-style decoder. Each field names its
+/// JSON key and the type it is read through (`Nullable<T>` for Go's
+/// non-pointer fields, `Option<T>` to know whether the key was there).
+macro_rules! go_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $json:literal as $via:ty => pub $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                            $(
+                                if key == $json {
+                                    out.$field = map.next_value::<$via>()?.into();
+                                    continue;
+                                }
+                            )*
+                            $(
+                                if key.eq_ignore_ascii_case($json) {
+                                    out.$field = map.next_value::<$via>()?.into();
+                                    continue;
+                                }
+                            )*
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
 }
 
-/// The parts of `HostConfig` that involve plugins.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HostConfig {
-    /// `-v SRC:DST[:MODE]` specs.
-    #[serde(deserialize_with = "nullable")]
-    pub binds: Vec<String>,
-    /// `--mount` specs.
-    #[serde(deserialize_with = "nullable")]
-    pub mounts: Vec<Mount>,
-    /// `--volume-driver`: the driver of volumes the container creates.
-    #[serde(deserialize_with = "nullable")]
-    pub volume_driver: String,
-    /// `--volumes-from` (`CONTAINER[:MODE]`).
-    #[serde(deserialize_with = "nullable")]
-    pub volumes_from: Vec<String>,
-    /// `--rm`.
-    #[serde(deserialize_with = "nullable")]
-    pub auto_remove: bool,
-    /// `--restart`.
-    #[serde(deserialize_with = "nullable")]
-    pub restart_policy: RestartPolicy,
-    /// `--network` (`default` and empty: the default bridge).
-    #[serde(deserialize_with = "nullable")]
-    pub network_mode: String,
-}
+/// An object key, borrowed from the body when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
 
-/// `HostConfig.Mounts[]` (`mount.Mount`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Mount {
-    /// `volume`, `bind`, `tmpfs`…
-    #[serde(deserialize_with = "nullable")]
-    pub r#type: String,
-    /// The volume name (empty: anonymous) or host path.
-    #[serde(deserialize_with = "nullable")]
-    pub source: String,
-    /// The path in the container.
-    #[serde(deserialize_with = "nullable")]
-    pub target: String,
-    /// Read-only.
-    #[serde(deserialize_with = "nullable")]
-    pub read_only: bool,
-}
-
-/// `HostConfig.RestartPolicy`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RestartPolicy {
-    /// `no`, `always`, `unless-stopped`, `on-failure` (empty: `no`).
-    #[serde(deserialize_with = "nullable")]
-    pub name: String,
-    /// `on-failure`'s retry limit.
-    #[serde(deserialize_with = "nullable")]
-    pub maximum_retry_count: i64,
-}
-
-/// `NetworkingConfig`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkingConfig {
-    /// Endpoint settings per network name.
-    #[serde(deserialize_with = "nullable")]
-    pub endpoints_config: BTreeMap<String, Option<EndpointSettings>>,
-}
-
-/// `EndpointSettings` (the part IPAM sees).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct EndpointSettings {
-    /// `IPAMConfig`: the addresses asked for.
-    #[serde(rename = "IPAMConfig", deserialize_with = "nullable")]
-    pub ipam_config: EndpointIpam,
-}
-
-/// `EndpointIPAMConfig`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct EndpointIpam {
-    /// `--ip`.
-    #[serde(rename = "IPv4Address", deserialize_with = "nullable")]
-    pub ipv4_address: String,
-    /// `--ip6`.
-    #[serde(rename = "IPv6Address", deserialize_with = "nullable")]
-    pub ipv6_address: String,
-}
-
-/// `POST /volumes/create` (`volume.VolumeCreateBody`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct VolumeCreate {
-    /// The name; empty: a random one.
-    #[serde(deserialize_with = "nullable")]
-    pub name: String,
-    /// The driver; empty: `local`.
-    #[serde(deserialize_with = "nullable")]
-    pub driver: String,
-    /// `-o` options, `null` when none were given.
-    pub driver_opts: Option<BTreeMap<String, String>>,
-    /// `--label`s, `null` when none were given.
-    pub labels: Option<BTreeMap<String, String>>,
-}
-
-/// `POST /networks/create` (`types.NetworkCreateRequest`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkCreate {
-    /// The network name.
-    #[serde(deserialize_with = "nullable")]
-    pub name: String,
-    /// The driver; empty: `bridge`.
-    #[serde(deserialize_with = "nullable")]
-    pub driver: String,
-    /// `--ipv6`.
-    #[serde(rename = "EnableIPv6", deserialize_with = "nullable")]
-    pub enable_ipv6: bool,
-    /// The IPAM driver and its configs.
-    #[serde(rename = "IPAM")]
-    pub ipam: Option<Ipam>,
-    /// Driver options (`-o`).
-    #[serde(deserialize_with = "nullable")]
-    pub options: BTreeMap<String, String>,
-}
-
-/// `network.IPAM`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Ipam {
-    /// The IPAM driver; empty: `default`.
-    #[serde(deserialize_with = "nullable")]
-    pub driver: String,
-    /// `--ipam-opt`s.
-    #[serde(deserialize_with = "nullable")]
-    pub options: BTreeMap<String, String>,
-    /// One entry per subnet.
-    #[serde(deserialize_with = "nullable")]
-    pub config: Vec<IpamConfig>,
-}
-
-/// `network.IPAMConfig`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct IpamConfig {
-    /// `--subnet`.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "nullable"
-    )]
-    pub subnet: String,
-    /// `--ip-range`.
-    #[serde(
-        rename = "IPRange",
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "nullable"
-    )]
-    pub ip_range: String,
-    /// `--gateway`.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "nullable"
-    )]
-    pub gateway: String,
-    /// `--aux-address`es.
-    #[serde(
-        rename = "AuxiliaryAddresses",
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "nullable"
-    )]
-    pub aux_addresses: BTreeMap<String, String>,
-}
-
-/// `POST /networks/{id}/connect` (`types.NetworkConnect`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkConnect {
-    /// The container's name or ID.
-    #[serde(deserialize_with = "nullable")]
-    pub container: String,
-    /// Its endpoint settings (`--ip`).
-    #[serde(deserialize_with = "nullable")]
-    pub endpoint_config: EndpointSettings,
-}
-
-/// `POST /networks/{id}/disconnect` (`types.NetworkDisconnect`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkDisconnect {
-    /// The container's name or ID.
-    #[serde(deserialize_with = "nullable")]
-    pub container: String,
-    /// `-f`.
-    #[serde(deserialize_with = "nullable")]
-    pub force: bool,
-}
-
-/// A JSON `null` leaves Go's zero value, as a missing field does.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// `strslice.StrSlice`: a JSON list of strings, or one string as a list of one.
-fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct K;
+        impl<'de> Visitor<'de> for K {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(K)
     }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v,
-    })
+}
+
+/// A Go non-pointer field: `null` leaves its zero value.
+pub struct Nullable<T>(T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Nullable(Option::<T>::deserialize(d)?.unwrap_or_default()))
+    }
+}
+
+/// Go's `strslice.StrSlice` (`Cmd`): a list of strings, or one string as a
+/// list of one.
+pub struct StrSlice(Vec<String>);
+
+impl<'de> Deserialize<'de> for StrSlice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct S(PhantomData<()>);
+        impl<'de> Visitor<'de> for S {
+            type Value = StrSlice;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StrSlice, E> {
+                Ok(StrSlice(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrSlice, E> {
+                Ok(StrSlice(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrSlice, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(StrSlice(out))
+            }
+        }
+        d.deserialize_any(S(PhantomData))
+    }
+}
+
+/// Conversions from the types fields are read through.
+macro_rules! unwrap_into {
+    ($($t:ty),*) => {$(
+        impl From<Nullable<$t>> for $t {
+            fn from(n: Nullable<$t>) -> Self {
+                n.0
+            }
+        }
+    )*};
+}
+
+unwrap_into!(
+    String,
+    bool,
+    i64,
+    Vec<String>,
+    Vec<Mount>,
+    Vec<IpamConfig>,
+    BTreeMap<String, String>,
+    BTreeMap<String, Option<EndpointSettings>>,
+    Map<String, Value>,
+    HostConfig,
+    RestartPolicy,
+    NetworkingConfig,
+    EndpointSettings,
+    EndpointIpam
+);
+
+impl From<StrSlice> for Vec<String> {
+    fn from(s: StrSlice) -> Self {
+        s.0
+    }
+}
+
+go_struct! {
+    /// `POST /containers/create`: the container config with `HostConfig` and
+    /// `NetworkingConfig` inlined (`ContainerConfigWrapper`).
+    #[derive(Debug, Default)]
+    pub struct ContainerCreate {
+        /// The image reference (`None`: not given).
+        "Image" as Option<String> => pub image: Option<String>,
+        /// `Cmd`: a list of words, or one string.
+        "Cmd" as StrSlice => pub cmd: Vec<String>,
+        /// `Volumes`: anonymous volume destinations (a set: the values are `{}`).
+        "Volumes" as Nullable<Map<String, Value>> => pub volumes: Map<String, Value>,
+        /// `HostConfig`.
+        "HostConfig" as Nullable<HostConfig> => pub host_config: HostConfig,
+        /// `NetworkingConfig`.
+        "NetworkingConfig" as Nullable<NetworkingConfig> => pub networking_config: NetworkingConfig,
+    }
+}
+
+go_struct! {
+    /// The parts of `HostConfig` that involve plugins.
+    #[derive(Debug, Default)]
+    pub struct HostConfig {
+        /// `-v SRC:DST[:MODE]` specs.
+        "Binds" as Nullable<Vec<String>> => pub binds: Vec<String>,
+        /// `--mount` specs.
+        "Mounts" as Nullable<Vec<Mount>> => pub mounts: Vec<Mount>,
+        /// `--volume-driver`: the driver of volumes the container creates.
+        "VolumeDriver" as Nullable<String> => pub volume_driver: String,
+        /// `--volumes-from` (`CONTAINER[:MODE]`).
+        "VolumesFrom" as Nullable<Vec<String>> => pub volumes_from: Vec<String>,
+        /// `--rm`.
+        "AutoRemove" as Nullable<bool> => pub auto_remove: bool,
+        /// `--restart`.
+        "RestartPolicy" as Nullable<RestartPolicy> => pub restart_policy: RestartPolicy,
+        /// `--network` (`default` and empty: the default bridge).
+        "NetworkMode" as Nullable<String> => pub network_mode: String,
+    }
+}
+
+go_struct! {
+    /// `HostConfig.Mounts[]` (`mount.Mount`).
+    #[derive(Debug, Default)]
+    pub struct Mount {
+        /// `volume`, `bind`, `tmpfs`…
+        "Type" as Nullable<String> => pub r#type: String,
+        /// The volume name (empty: anonymous) or host path.
+        "Source" as Nullable<String> => pub source: String,
+        /// The path in the container.
+        "Target" as Nullable<String> => pub target: String,
+        /// Read-only.
+        "ReadOnly" as Nullable<bool> => pub read_only: bool,
+    }
+}
+
+go_struct! {
+    /// `HostConfig.RestartPolicy`.
+    #[derive(Debug, Default)]
+    pub struct RestartPolicy {
+        /// `no`, `always`, `unless-stopped`, `on-failure` (empty: `no`).
+        "Name" as Nullable<String> => pub name: String,
+        /// `on-failure`'s retry limit.
+        "MaximumRetryCount" as Nullable<i64> => pub maximum_retry_count: i64,
+    }
+}
+
+go_struct! {
+    /// `NetworkingConfig`.
+    #[derive(Debug, Default)]
+    pub struct NetworkingConfig {
+        /// Endpoint settings per network name (the names are data: matched
+        /// exactly).
+        "EndpointsConfig" as Nullable<BTreeMap<String, Option<EndpointSettings>>>
+            => pub endpoints_config: BTreeMap<String, Option<EndpointSettings>>,
+    }
+}
+
+go_struct! {
+    /// `EndpointSettings` (the part IPAM sees).
+    #[derive(Debug, Default)]
+    pub struct EndpointSettings {
+        /// `IPAMConfig`: the addresses asked for.
+        "IPAMConfig" as Nullable<EndpointIpam> => pub ipam_config: EndpointIpam,
+    }
+}
+
+go_struct! {
+    /// `EndpointIPAMConfig`.
+    #[derive(Debug, Default)]
+    pub struct EndpointIpam {
+        /// `--ip`.
+        "IPv4Address" as Nullable<String> => pub ipv4_address: String,
+        /// `--ip6`.
+        "IPv6Address" as Nullable<String> => pub ipv6_address: String,
+    }
+}
+
+go_struct! {
+    /// `POST /volumes/create` (`volume.VolumeCreateBody`).
+    #[derive(Debug, Default)]
+    pub struct VolumeCreate {
+        /// The name; empty: a random one.
+        "Name" as Nullable<String> => pub name: String,
+        /// The driver; empty: `local`.
+        "Driver" as Nullable<String> => pub driver: String,
+        /// `-o` options, `None` when none were given (or `null`).
+        "DriverOpts" as Option<BTreeMap<String, String>>
+            => pub driver_opts: Option<BTreeMap<String, String>>,
+        /// `--label`s, `None` when none were given (or `null`).
+        "Labels" as Option<BTreeMap<String, String>> => pub labels: Option<BTreeMap<String, String>>,
+    }
+}
+
+go_struct! {
+    /// `POST /networks/create` (`types.NetworkCreateRequest`).
+    #[derive(Debug, Default)]
+    pub struct NetworkCreate {
+        /// The network name.
+        "Name" as Nullable<String> => pub name: String,
+        /// The driver; empty: `bridge`.
+        "Driver" as Nullable<String> => pub driver: String,
+        /// `--ipv6`.
+        "EnableIPv6" as Nullable<bool> => pub enable_ipv6: bool,
+        /// The IPAM driver and its configs.
+        "IPAM" as Option<Ipam> => pub ipam: Option<Ipam>,
+        /// Driver options (`-o`).
+        "Options" as Nullable<BTreeMap<String, String>> => pub options: BTreeMap<String, String>,
+    }
+}
+
+go_struct! {
+    /// `network.IPAM`.
+    #[derive(Debug, Default)]
+    pub struct Ipam {
+        /// The IPAM driver; empty: `default`.
+        "Driver" as Nullable<String> => pub driver: String,
+        /// `--ipam-opt`s.
+        "Options" as Nullable<BTreeMap<String, String>> => pub options: BTreeMap<String, String>,
+        /// One entry per subnet.
+        "Config" as Nullable<Vec<IpamConfig>> => pub config: Vec<IpamConfig>,
+    }
+}
+
+go_struct! {
+    /// `network.IPAMConfig` (also what the CLI model sends).
+    #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    pub struct IpamConfig {
+        /// `--subnet`.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "Subnet" as Nullable<String> => pub subnet: String,
+        /// `--ip-range`.
+        #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+        "IPRange" as Nullable<String> => pub ip_range: String,
+        /// `--gateway`.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "Gateway" as Nullable<String> => pub gateway: String,
+        /// `--aux-address`es.
+        #[serde(rename = "AuxiliaryAddresses", skip_serializing_if = "BTreeMap::is_empty")]
+        "AuxiliaryAddresses" as Nullable<BTreeMap<String, String>>
+            => pub aux_addresses: BTreeMap<String, String>,
+    }
+}
+
+go_struct! {
+    /// `POST /networks/{id}/connect` (`types.NetworkConnect`).
+    #[derive(Debug, Default)]
+    pub struct NetworkConnect {
+        /// The container's name or ID.
+        "Container" as Nullable<String> => pub container: String,
+        /// Its endpoint settings (`--ip`).
+        "EndpointConfig" as Nullable<EndpointSettings> => pub endpoint_config: EndpointSettings,
+    }
+}
+
+go_struct! {
+    /// `POST /networks/{id}/disconnect` (`types.NetworkDisconnect`).
+    #[derive(Debug, Default)]
+    pub struct NetworkDisconnect {
+        /// The container's name or ID.
+        "Container" as Nullable<String> => pub container: String,
+        /// `-f`.
+        "Force" as Nullable<bool> => pub force: bool,
+    }
 }
 
 #[cfg(test)]
@@ -269,5 +368,33 @@ mod tests {
             serde_json::from_str(r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.0.0.0/24"}]}}"#)
                 .unwrap();
         assert_eq!(n.ipam.unwrap().config[0].subnet, "10.0.0.0/24");
+    }
+
+    #[test]
+    fn keys_match_fields_as_go_matches_them() {
+        // Case-insensitively when no field has the exact name; an exact
+        // match wins over a folded one, and a later key over an earlier one.
+        let c: ContainerCreate = serde_json::from_str(
+            r#"{"image":"a","hostconfig":{"AUTOREMOVE":true,"binds":["v:/d"]},"cmd":["x"]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.image.as_deref(), Some("a"));
+        assert!(c.host_config.auto_remove);
+        assert_eq!(c.host_config.binds, ["v:/d"]);
+        assert_eq!(c.cmd, ["x"]);
+        let v: VolumeCreate = serde_json::from_str(r#"{"name":"a","Name":"b"}"#).unwrap();
+        assert_eq!(v.name, "b");
+        let v: VolumeCreate = serde_json::from_str(r#"{"Name":"b","name":"a"}"#).unwrap();
+        assert_eq!(v.name, "a");
+        // Map keys are data, never folded.
+        let v: VolumeCreate =
+            serde_json::from_str(r#"{"DriverOpts":{"Type":"x","type":"y"}}"#).unwrap();
+        assert_eq!(v.driver_opts.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_an_error() {
+        assert!(serde_json::from_str::<VolumeCreate>(r#""x""#).is_err());
+        assert!(serde_json::from_str::<VolumeCreate>(r#"{"Name":1}"#).is_err());
     }
 }
