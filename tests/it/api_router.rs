@@ -37,10 +37,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "GET /containers/{id}/json is not routed yet",
     ),
     (
-        "vol-list-filters-notjson",
-        "the filter parse error is serde's text, not Go's",
-    ),
-    (
         "ctr-create-relbind-cmd",
         "host-path binds are not validated (no plugin sees them)",
     ),

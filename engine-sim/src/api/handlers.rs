@@ -2,6 +2,7 @@
 //! daemon's operation, and the answer as dockerd 20.10 encodes it (status,
 //! headers and body as its handler leaves them for the authz middleware).
 
+use super::gojson::{self, Scan};
 use super::http::{is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use super::types;
@@ -9,7 +10,6 @@ use crate::daemon::containers::{ContainerSpec, ContainerState, MountSpec, Restar
 use crate::daemon::networks::{NetworkConfig, SubnetConfig};
 use crate::daemon::{Engine, EngineError, ErrorKind, VolumeInfo};
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -133,9 +133,9 @@ pub(crate) async fn dispatch(
 
 /// A JSON request body read into its API type, refused as dockerd refuses
 /// it: a body that is not declared JSON (`httputils.CheckForJSON`), no body
-/// at all, JSON cut short (`unexpected EOF`, with `bad_json`'s class: the
-/// container router answers it 500, the others 400), or a value that is not
-/// an object of `go_type`.
+/// at all, malformed JSON (Go's words, [`gojson`]; with `bad_json`'s class:
+/// the container router answers it 500, the others 400), or a value that is
+/// not an object of `go_type`.
 fn decode<T: DeserializeOwned>(
     req: &ApiRequest,
     go_type: &str,
@@ -151,23 +151,25 @@ fn decode<T: DeserializeOwned>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(EngineError::invalid("got EOF while reading request body"));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-        let kind = match first {
-            Some(b'"') => Some("string"),
-            Some(b'[') => Some("array"),
-            Some(b't' | b'f') => Some("bool"),
-            Some(b'-' | b'0'..=b'9') => Some("number"),
-            _ => None,
-        };
-        match (e.classify(), kind) {
-            (Category::Eof, _) => EngineError::new(bad_json, "unexpected EOF"),
-            (_, Some(kind)) => EngineError::invalid(format!(
+    // One value is read, as Go's json.Decoder does: what follows it is ignored.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    T::deserialize(&mut de).map_err(|e| match gojson::check(body) {
+        Scan::Truncated => EngineError::new(bad_json, "unexpected EOF"),
+        Scan::Invalid(message) => EngineError::new(bad_json, message),
+        Scan::Complete => {
+            let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+            let kind = match first {
+                Some(b'"') => "string",
+                Some(b'[') => "array",
+                Some(b't' | b'f') => "bool",
+                Some(b'-' | b'0'..=b'9') => "number",
+                // FIXME(issue 17): a field of the wrong type; Go names the
+                // field ("… into Go struct field X.Y of type T").
+                _ => return EngineError::invalid(e.to_string()),
+            };
+            EngineError::invalid(format!(
                 "json: cannot unmarshal {kind} into Go value of type {go_type}"
-            )),
-            // FIXME(issue 16): Go words other syntax errors differently
-            // ("invalid character 'x' looking for beginning of value").
-            _ => EngineError::new(bad_json, e.to_string()),
+            ))
         }
     })
 }
@@ -204,9 +206,13 @@ impl Query<'_> {
         let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else {
             return Ok(Vec::new());
         };
-        // FIXME(issue 16): the message is serde's where Go's differs.
-        let parsed: BTreeMap<String, Value> =
-            serde_json::from_str(&raw).map_err(|e| EngineError::invalid(e.to_string()))?;
+        let parsed: BTreeMap<String, Value> = serde_json::from_str(&raw).map_err(|e| {
+            EngineError::invalid(match gojson::check_document(raw.as_bytes()) {
+                Scan::Truncated => "unexpected end of JSON input".to_owned(),
+                Scan::Invalid(message) => message,
+                Scan::Complete => e.to_string(),
+            })
+        })?;
         let mut pairs = Vec::new();
         for (key, values) in parsed {
             match values {

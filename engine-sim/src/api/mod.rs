@@ -13,8 +13,10 @@
 //! * [`router`] — routes, version prefixes, the daemon's versions.
 //! * [`middleware`] — the authz middleware and the request log.
 //! * [`handlers`] — one handler per route.
-//! * [`types`] — request bodies as dockerd's API types define them.
+//! * [`types`] — request bodies as dockerd's API types define them, decoded
+//!   as Go decodes them; [`gojson`] — Go's words for malformed JSON.
 
+pub mod gojson;
 pub mod handlers;
 pub mod http;
 pub mod middleware;
