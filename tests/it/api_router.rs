@@ -11,9 +11,7 @@
 //! matching, so the list only shrinks.
 
 use drydock_engine::api::{ApiRequest, Router, WireResponse};
-use drydock_engine::clock::VirtualClock;
 use drydock_engine::daemon::{Engine, EngineConfig};
-use drydock_engine::plugins::discovery::PluginRoots;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -144,14 +142,7 @@ fn seen(resp: &WireResponse) -> (u16, BTreeMap<String, String>, String) {
 #[tokio::test]
 async fn the_router_answers_raw_requests_as_dockerd_20_10_does() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(EngineConfig {
-        roots: PluginRoots {
-            sockets_dir: dir.path().join("run"),
-            spec_dirs: vec![dir.path().join("etc")],
-        },
-        clock: VirtualClock::new(),
-        seed: 5,
-    });
+    let engine = Engine::new(EngineConfig::in_dir(dir.path(), 5));
     let router = Router::new(&engine);
     let text = std::fs::read_to_string(RECORDING).unwrap();
     let mut differ = Vec::new();

@@ -8,7 +8,7 @@ use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_V
 use super::types;
 use crate::daemon::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
 use crate::daemon::networks::{NetworkConfig, SubnetConfig};
-use crate::daemon::{Engine, EngineError, ErrorKind, VolumeInfo};
+use crate::daemon::{filters_match, Engine, EngineError, ErrorKind, VolumeInfo};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -309,33 +309,25 @@ async fn volume_prune(engine: &Engine) -> Result<ApiResponse, EngineError> {
 /// Volume filters: each key's values are alternatives (OR), different keys
 /// must all hold (AND), as dockerd's filters do.
 fn volume_matches(engine: &Engine, v: &VolumeInfo, filters: &[(String, String)]) -> bool {
-    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.iter().all(|key| {
-        filters
-            .iter()
-            .filter(|(k, _)| k == key)
-            .any(|(_, value)| match *key {
-                "driver" => v.driver == *value,
-                "name" => v.name.contains(value.as_str()),
-                "dangling" => {
-                    let dangling = engine.volumes().refs(&v.name).is_empty();
-                    matches!(value.as_str(), "true" | "1") == dangling
-                }
-                "label" => {
-                    let (k, val) = match value.split_once('=') {
-                        Some((k, val)) => (k, Some(val)),
-                        None => (value.as_str(), None),
-                    };
-                    v.labels.as_ref().is_some_and(|l| match (l.get(k), val) {
-                        (Some(have), Some(want)) => have == want,
-                        (Some(_), None) => true,
-                        (None, _) => false,
-                    })
-                }
-                _ => true,
+    filters_match(filters, |key, value| match key {
+        "driver" => v.driver == value,
+        "name" => v.name.contains(value),
+        "dangling" => {
+            let dangling = engine.volumes().refs(&v.name).is_empty();
+            matches!(value, "true" | "1") == dangling
+        }
+        "label" => {
+            let (k, want) = match value.split_once('=') {
+                Some((k, want)) => (k, Some(want)),
+                None => (value, None),
+            };
+            v.labels.as_ref().is_some_and(|l| match (l.get(k), want) {
+                (Some(have), Some(want)) => have == want,
+                (Some(_), None) => true,
+                (None, _) => false,
             })
+        }
+        _ => true,
     })
 }
 

@@ -478,14 +478,13 @@ impl Engine {
     }
 
     async fn start_mounts_and_networks(&self, id: &str) -> Result<(), EngineError> {
-        let id = id.to_owned();
-        self.setup_mounts(&id).await?;
+        self.setup_mounts(id).await?;
         // initializeNetworking comes after the mounts; a failure unmounts.
-        if let Err(e) = self.networks_connect_all(&id).await {
-            self.cleanup_mounts(&id).await;
+        if let Err(e) = self.networks_connect_all(id).await {
+            self.cleanup_mounts(id).await;
             return Err(e);
         }
-        self.with_container(&id, |c| {
+        self.with_container(id, |c| {
             c.state = ContainerState::Running;
             c.manually_stopped = false;
         });

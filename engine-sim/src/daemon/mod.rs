@@ -50,6 +50,37 @@ pub struct EngineConfig {
     pub seed: u64,
 }
 
+impl EngineConfig {
+    /// An engine that finds plugin sockets in `dir/run` and spec files in
+    /// `dir/etc`, on a virtual clock (as scenario runs use), its IDs drawn
+    /// from `seed`.
+    pub fn in_dir(dir: &std::path::Path, seed: u64) -> Self {
+        EngineConfig {
+            roots: PluginRoots {
+                sockets_dir: dir.join("run"),
+                spec_dirs: vec![dir.join("etc")],
+            },
+            clock: crate::clock::VirtualClock::new(),
+            seed,
+        }
+    }
+}
+
+/// dockerd's rule for list filters (`filters.Args`): the values given for
+/// one key are alternatives, different keys must all hold. `matches` says
+/// whether one `(key, value)` holds.
+pub fn filters_match(filters: &[(String, String)], matches: impl Fn(&str, &str) -> bool) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|key| {
+        filters
+            .iter()
+            .filter(|(k, _)| k == key)
+            .any(|(k, v)| matches(k, v))
+    })
+}
+
 /// The simulated dockerd.
 #[derive(Debug)]
 pub struct Engine {

@@ -124,14 +124,7 @@ mod tests {
     #[tokio::test]
     async fn prune_all_is_refused_by_the_cli_against_api_1_41() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::new(EngineConfig {
-            roots: crate::plugins::discovery::PluginRoots {
-                sockets_dir: dir.path().join("run"),
-                spec_dirs: vec![],
-            },
-            clock: crate::clock::VirtualClock::new(),
-            seed: 1,
-        });
+        let engine = Engine::new(EngineConfig::in_dir(dir.path(), 1));
         let cmd = DockerCommand::Volume(VolumeCommand::Prune {
             all: true,
             filters: vec![],

@@ -2,10 +2,8 @@
 //! docker CLI model and by raw requests (protocol.md §5).
 
 use drydock_engine::api::{ApiRequest, Router};
-use drydock_engine::clock::VirtualClock;
 use drydock_engine::daemon::{Engine, EngineConfig};
 use drydock_engine::docker_cli::docker;
-use drydock_engine::plugins::discovery::PluginRoots;
 use drydock_engine::scenario::{parse, DockerCommand, StepKind};
 use drydock_sdk::wire::authz::{AuthzRequest, AuthzResponse};
 use drydock_sdk::{AuthzPlugin, Plugin, PluginError};
@@ -37,14 +35,7 @@ where
 
 fn engine() -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(EngineConfig {
-        roots: PluginRoots {
-            sockets_dir: dir.path().join("run"),
-            spec_dirs: vec![dir.path().join("etc")],
-        },
-        clock: VirtualClock::new(),
-        seed: 7,
-    });
+    let engine = Engine::new(EngineConfig::in_dir(dir.path(), 7));
     (engine, dir)
 }
 

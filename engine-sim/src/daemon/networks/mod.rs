@@ -741,9 +741,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::VirtualClock;
     use crate::daemon::EngineConfig;
-    use crate::plugins::discovery::PluginRoots;
     use drydock_sdk::{IpamDriver, Plugin, PluginError};
 
     /// What a misbehaving IPAM plugin gets wrong.
@@ -830,14 +828,7 @@ mod tests {
 
     async fn create_with(fault: Fault) -> (Engine, Result<String, EngineError>) {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::new(EngineConfig {
-            roots: PluginRoots {
-                sockets_dir: dir.path().join("run"),
-                spec_dirs: vec![dir.path().join("etc")],
-            },
-            clock: VirtualClock::new(),
-            seed: 1,
-        });
+        let engine = Engine::new(EngineConfig::in_dir(dir.path(), 1));
         engine
             .registry()
             .register_in_process("bad", Plugin::new().ipam(Faulty(fault)));

@@ -110,20 +110,11 @@ impl Engine {
 }
 
 fn network_matches(n: &Network, filters: &[(String, String)]) -> bool {
-    let matches = |key: &str, value: &str| match key {
+    crate::daemon::filters_match(filters, |key, value| match key {
         "name" => n.name.contains(value),
         "driver" => n.driver == value,
         "id" => n.id.starts_with(value),
         "type" => (value == "builtin") == n.predefined,
         _ => true,
-    };
-    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.iter().all(|key| {
-        filters
-            .iter()
-            .filter(|(k, _)| k == key)
-            .any(|(k, v)| matches(k, v))
     })
 }
