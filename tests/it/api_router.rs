@@ -200,3 +200,130 @@ fn ids_are_masked_and_nothing_else() {
     );
     assert_eq!(mask_ids("deadbeef"), "deadbeef");
 }
+
+mod fuzz {
+    //! Random raw requests: whatever a client sends, the router answers
+    //! with a status and, for an error, dockerd's JSON `{"message"}` (or the
+    //! version check's plain text); it never panics, and the daemon keeps
+    //! serving afterwards.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn method() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "volumes",
+                "containers",
+                "networks",
+                "create",
+                "json",
+                "start",
+                "stop",
+                "wait",
+                "attach",
+                "kill",
+                "restart",
+                "archive",
+                "connect",
+                "disconnect",
+                "prune",
+                "_ping",
+                "version",
+                "v1.41",
+                "v1.99",
+                "v1.0",
+                "..",
+                "%2F",
+                "",
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z0-9._%-]{1,12}",
+            "[a-z]{200,400}",
+        ]
+    }
+
+    fn uri() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(segment(), 1..5),
+            prop::option::of("[a-z=&%0-9{}\":]{0,40}"),
+        )
+            .prop_map(|(segs, q)| {
+                let mut u = format!("/{}", segs.join("/"));
+                if let Some(q) = q {
+                    u.push('?');
+                    u.push_str(&q);
+                }
+                u
+            })
+    }
+
+    fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop::option::of(prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::sample::select(vec![
+                r#"{"Name":"fz","Driver":"local"}"#,
+                r#"{"Image":"bb","Cmd":["true"],"HostConfig":{"Binds":["fzv:/d"]}}"#,
+                r#"{"Name":"fzn","IPAM":{"Config":[{"Subnet":"10.9.0.0/24"}]}}"#,
+                r#"{"Container":"nope"}"#,
+                "{",
+                "[]",
+                "\"x\"",
+                "null",
+                "{\"Name\":1}",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_gets_an_answer_and_the_daemon_keeps_serving(
+            requests in prop::collection::vec((method(), uri(), body(), any::<bool>()), 1..12)
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = Engine::new(EngineConfig::in_dir(dir.path(), 9));
+                let router = Router::new(&engine);
+                for (method, uri, body, json) in requests {
+                    let mut headers = vec![("User-Agent".to_owned(), "fuzz".to_owned())];
+                    if json {
+                        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+                    }
+                    let req = ApiRequest::from_parts(method, uri.clone(), headers, body);
+                    let resp = router.serve(req).await;
+                    prop_assert!((100..600).contains(&resp.status), "{uri}: {}", resp.status);
+                    if resp.status >= 400 {
+                        let text = String::from_utf8_lossy(&resp.body);
+                        let json_message = serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .and_then(|v| v["message"].as_str().map(str::to_owned));
+                        let plain = resp.header("Content-Type")
+                            == Some("text/plain; charset=utf-8");
+                        prop_assert!(json_message.is_some() || plain, "{uri}: {text}");
+                    }
+                }
+                // Still serving: a volume can be created and listed.
+                let create = ApiRequest::post_json(
+                    "/volumes/create",
+                    &serde_json::json!({"Name": "after"}),
+                );
+                prop_assert_eq!(router.serve(create).await.status, 201);
+                let list = router.serve(ApiRequest::get("/volumes")).await;
+                prop_assert_eq!(list.status, 200);
+                prop_assert!(String::from_utf8_lossy(&list.body).contains("\"after\""));
+                Ok(())
+            })?;
+        }
+    }
+}
