@@ -23,10 +23,6 @@ const RECORDING: &str = concat!(
 /// Recorded requests the simulation answers differently, and why.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "version-double-slash",
-        "the 301 redirect of a path with `//` is not modelled",
-    ),
-    (
         "container-nope-json",
         "GET /containers/{id}/json is not routed yet",
     ),

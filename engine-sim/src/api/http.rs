@@ -488,6 +488,11 @@ impl WireResponse {
         ];
         match e {
             RouteError::NotFound => Self::json_error(404, &message).sized(),
+            RouteError::Redirect(location) => WireResponse::new(
+                301,
+                &[("Location", &location), ("Content-Length", "0")],
+                Vec::new(),
+            ),
             RouteError::TooNew(_) => {
                 let mut r = Self::json_error(400, &message);
                 r.headers

@@ -11,7 +11,6 @@
 use super::http::{ApiRequest, WireResponse};
 use super::middleware::Exchange;
 use crate::daemon::{Engine, EngineError};
-use std::borrow::Cow;
 
 /// The server version the simulated daemon reports.
 pub const SERVER_VERSION: &str = "20.10.24+dfsg1";
@@ -96,12 +95,18 @@ pub enum RouteError {
     TooNew(String),
     /// … or older than its minimum (400, plain text).
     TooOld(String),
+    /// The path is not in its clean form (`//`, `.`, `..`): 301 to this one.
+    Redirect(String),
 }
 
 impl From<RouteError> for EngineError {
     fn from(e: RouteError) -> Self {
         match e {
-            RouteError::NotFound => EngineError::not_found("page not found"),
+            // An in-process client follows no redirect; the cleaned path
+            // routes nowhere a client would send it.
+            RouteError::NotFound | RouteError::Redirect(_) => {
+                EngineError::not_found("page not found")
+            }
             RouteError::TooNew(v) => EngineError::invalid(format!(
                 "client version {v} is too new. Maximum supported API version is {API_VERSION}"
             )),
@@ -116,24 +121,34 @@ impl From<RouteError> for EngineError {
 /// 404 for an unknown path (or a known path with another method), 400 for
 /// an API version the daemon does not speak.
 pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
-    let path = uri.split_once('?').map_or(uri, |(p, _)| p);
+    let (raw, query) = uri
+        .split_once('?')
+        .map_or((uri, None), |(p, q)| (p, Some(q)));
+    // The router matches the decoded path, as gorilla/mux does by default:
+    // `%2F` in a name is a `/`.
+    let path = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let clean = clean_path(&path);
+    if clean != path {
+        let location = match query {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        return Err(RouteError::Redirect(location));
+    }
     let not_found = || RouteError::NotFound;
-    let rest = match versioned(path) {
-        Some((version, rest)) => {
-            check_version(version)?;
-            rest
-        }
-        None => path,
+    let (version, rest) = match versioned(&path) {
+        Some((version, rest)) => (Some(version), rest),
+        None => (None, &path[..]),
     };
-    let segments: Vec<Cow<'_, str>> = rest
-        .strip_prefix('/')
-        .ok_or_else(not_found)?
-        .split('/')
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
-        .collect();
-    let seg: Vec<&str> = segments.iter().map(Cow::as_ref).collect();
+    // At most four segments: no route has more.
+    let mut parts = [""; 4];
+    let mut n = 0;
+    for part in rest.strip_prefix('/').ok_or_else(not_found)?.split('/') {
+        *parts.get_mut(n).ok_or_else(not_found)? = part;
+        n += 1;
+    }
     let name = |s: &str| s.to_owned();
-    let route = match (method, seg.as_slice()) {
+    let route = match (method, &parts[..n]) {
         ("OPTIONS", _) => Route::Options,
         ("GET" | "HEAD", ["_ping"]) => Route::Ping,
         ("GET", ["version"]) => Route::Version,
@@ -177,7 +192,37 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
         ("POST", ["networks", n, "disconnect"]) => Route::NetworkDisconnect { id: name(n) },
         _ => return Err(not_found()),
     };
+    // The version middleware wraps the routes: an unknown path is a 404
+    // whatever its version.
+    if let Some(version) = version {
+        check_version(version)?;
+    }
     Ok(route)
+}
+
+/// gorilla/mux's `cleanPath`: Go's `path.Clean` (no empty, `.` or `..`
+/// segments, no doubled slashes), keeping a trailing slash. A request for
+/// any other spelling is redirected to this one.
+fn clean_path(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            p => kept.push(p),
+        }
+    }
+    let mut clean = String::with_capacity(path.len() + 1);
+    for p in &kept {
+        clean.push('/');
+        clean.push_str(p);
+    }
+    if clean.is_empty() || (path.ends_with('/') && !kept.is_empty()) {
+        clean.push('/');
+    }
+    clean
 }
 
 /// Splits `/v{version}/rest` (dockerd's `/v{version:[0-9.]+}` prefix).
@@ -287,9 +332,11 @@ mod tests {
         assert_eq!(route("GET", "/volumes?filters=x"), Ok(Route::VolumeList));
         assert_eq!(route("HEAD", "/_ping"), Ok(Route::Ping));
         assert_eq!(
-            route("GET", "/v1.41/volumes/a%2Fb"),
-            Ok(Route::VolumeInspect { name: "a/b".into() })
+            route("GET", "/v1.41/volumes/a%2Db"),
+            Ok(Route::VolumeInspect { name: "a-b".into() })
         );
+        // Decoded before matching: `%2F` is a separator.
+        assert_eq!(route("GET", "/volumes/a%2Fb"), Err(RouteError::NotFound));
         assert_eq!(
             route("POST", "/v1.24/containers/c1/start"),
             Ok(Route::ContainerStart { id: "c1".into() })
@@ -312,6 +359,24 @@ mod tests {
             route("GET", "/v1/version"),
             Err(RouteError::TooOld("1".into()))
         );
+        // Routing comes first: an unknown path is not found at any version.
+        assert_eq!(route("GET", "/v1.99/nope"), Err(RouteError::NotFound));
+    }
+
+    #[test]
+    fn unclean_paths_are_redirected_as_gorilla_mux_does() {
+        // Recorded: version-double-slash.
+        assert_eq!(
+            route("GET", "/v1.41//version"),
+            Err(RouteError::Redirect("/v1.41/version".into()))
+        );
+        assert_eq!(
+            route("GET", "/volumes/..%2F..%2Fetc?x=1"),
+            Err(RouteError::Redirect("/etc?x=1".into()))
+        );
+        assert_eq!(clean_path("/a/./b/"), "/a/b/");
+        assert_eq!(clean_path("/.."), "/");
+        assert_eq!(clean_path("/v1.41/version/"), "/v1.41/version/");
         assert!(version_less("1.9", "1.12") && !version_less("1.41", "1.41"));
     }
 }
