@@ -127,8 +127,12 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
     // The router matches the decoded path, as gorilla/mux does by default:
     // `%2F` in a name is a `/`.
     let path = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    let clean = clean_path(&path);
-    if clean != path {
+    let clean = if is_clean(&path) {
+        None
+    } else {
+        Some(clean_path(&path)).filter(|c| *c != path)
+    };
+    if let Some(clean) = clean {
         let location = match query {
             Some(q) => format!("{clean}?{q}"),
             None => clean,
@@ -200,6 +204,14 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
     Ok(route)
 }
 
+/// Whether `path` is already in the form [`clean_path`] gives (the common
+/// case, checked without building anything).
+fn is_clean(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains("//")
+        && path.split('/').all(|part| part != "." && part != "..")
+}
+
 /// gorilla/mux's `cleanPath`: Go's `path.Clean` (no empty, `.` or `..`
 /// segments, no doubled slashes), keeping a trailing slash. A request for
 /// any other spelling is redirected to this one.
@@ -237,6 +249,9 @@ fn versioned(path: &str) -> Option<(&str, &str)> {
 /// dockerd's version middleware: a client newer or older than the daemon
 /// speaks is refused.
 fn check_version(version: &str) -> Result<(), RouteError> {
+    if version == API_VERSION {
+        return Ok(());
+    }
     if version_less(API_VERSION, version) {
         return Err(RouteError::TooNew(version.to_owned()));
     }
@@ -249,18 +264,19 @@ fn check_version(version: &str) -> Result<(), RouteError> {
 /// Go's `versions.LessThan`: dot-separated numbers compared in turn, a
 /// missing part counting as 0.
 fn version_less(a: &str, b: &str) -> bool {
-    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    let (a, b) = (parts(a), parts(b));
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (
-            a.get(i).copied().unwrap_or(0),
-            b.get(i).copied().unwrap_or(0),
-        );
-        if x != y {
-            return x < y;
+    let number = |part: Option<&str>| part.map_or(0, |p| p.parse::<u64>().unwrap_or(0));
+    let (mut x, mut y) = (a.split('.'), b.split('.'));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return false,
+            (p, q) => {
+                let (p, q) = (number(p), number(q));
+                if p != q {
+                    return p < q;
+                }
+            }
         }
     }
-    false
 }
 
 /// The Engine API of one daemon: every client's requests come in here.
@@ -377,6 +393,17 @@ mod tests {
         assert_eq!(clean_path("/a/./b/"), "/a/b/");
         assert_eq!(clean_path("/.."), "/");
         assert_eq!(clean_path("/v1.41/version/"), "/v1.41/version/");
+        for p in [
+            "/v1.41/version",
+            "/_ping",
+            "/a/b/",
+            "/a//b",
+            "/a/./b",
+            "/..",
+            "/a/..",
+        ] {
+            assert_eq!(is_clean(p), clean_path(p) == p, "{p}");
+        }
         assert!(version_less("1.9", "1.12") && !version_less("1.41", "1.41"));
     }
 }
