@@ -18,6 +18,7 @@ pub mod diagram;
 pub mod fuzz;
 pub mod record;
 pub mod run;
+pub mod serve;
 pub mod shard;
 pub mod testplugins;
 pub mod testplugins_broken;

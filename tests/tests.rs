@@ -19,5 +19,6 @@ mod it {
     mod record;
     mod run_stream;
     mod scenarios;
+    mod serve;
     mod shard;
 }

@@ -13,6 +13,7 @@ mod plugin;
 mod record;
 mod replay;
 mod run;
+mod serve;
 
 /// Teach, test and benchmark Docker plugins without Docker.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run scenario files against the simulated engine and check their expectations.
     Run(run::RunArgs),
+    /// Serve the simulated daemon's Engine API on a socket for the docker CLI and SDKs.
+    Serve(serve::ServeArgs),
     /// Run one of drydock's reference plugins (a real plugin dockerd accepts).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -130,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discover(args) => discover::run(args, &mut std::io::stdout()).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Run(args) => run::run(args, &mut std::io::stdout()).await,
+        Command::Serve(args) => serve::run(args, &mut std::io::stdout()).await,
         Command::Plugin(cmd) => plugin::run(cmd).await,
         Command::Bench(args) => bench::run(args, &mut std::io::stdout()).await,
         Command::Fuzz(args) => fuzz::run(args, &mut std::io::stdout()).await,

@@ -69,7 +69,7 @@ pub(crate) async fn dispatch(
             ))
         }
         Route::ContainerAttach { id } => {
-            engine.container_id(id)?;
+            engine.container_attach(id)?;
             Ok(ApiResponse::hijacked())
         }
         Route::ContainerRemove { id } => {

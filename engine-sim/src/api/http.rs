@@ -508,6 +508,12 @@ impl WireResponse {
         }
     }
 
+    /// The status line and headers of an answer flushed before its body
+    /// (`wait`): 200, JSON, chunked.
+    pub fn flushed_head() -> Self {
+        ApiResponse::flushed(serde_json::Value::Null).to_wire(false)
+    }
+
     /// One header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

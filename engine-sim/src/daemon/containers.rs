@@ -106,6 +106,9 @@ struct Container {
     /// Stopped by `docker stop`/`kill` (an `unless-stopped` container then
     /// stays down across a daemon restart).
     manually_stopped: bool,
+    /// A client attached to its output (a foreground `docker run`): its
+    /// command then runs to completion as soon as it starts and is waited on.
+    attached: bool,
 }
 
 /// A row of `docker ps`.
@@ -128,6 +131,12 @@ pub struct ContainerSummary {
 pub(crate) struct Containers {
     by_id: Mutex<BTreeMap<String, Container>>,
     seq: Mutex<u64>,
+    /// Woken whenever a container starts, stops or goes away (`wait`).
+    changed: tokio::sync::Notify,
+    /// Whether `wait` on a created container waits for another client to
+    /// start it (a served daemon) or reports that it would wait for ever
+    /// (one command at a time, as `drydock run` drives the daemon).
+    waits_block: std::sync::atomic::AtomicBool,
 }
 
 /// Images the simulated daemon has, with the paths that exist in their root
@@ -320,6 +329,7 @@ impl Engine {
                     mounts,
                     seq,
                     manually_stopped: false,
+                    attached: false,
                 },
             );
         Ok(id)
@@ -488,13 +498,18 @@ impl Engine {
             c.state = ContainerState::Running;
             c.manually_stopped = false;
         });
+        self.containers.changed.notify_waiters();
         Ok(())
     }
 
     /// The container stops (stop, kill, its command finishing): Cleanup
     /// unmounts its volumes; with `--rm` it is then removed with its anonymous volumes.
     async fn exited(&self, id: &str, code: i32) -> Result<(), EngineError> {
-        self.with_container(id, |c| c.state = ContainerState::Exited(code));
+        self.with_container(id, |c| {
+            c.state = ContainerState::Exited(code);
+            c.attached = false;
+        });
+        self.containers.changed.notify_waiters();
         // daemon.Cleanup releases the network before unmounting volumes.
         self.networks_disconnect_all(id).await;
         self.cleanup_mounts(id).await;
@@ -532,24 +547,73 @@ impl Engine {
         self.exited(&id, 137).await
     }
 
-    /// `docker wait`: lets a running container's command finish; returns its exit code.
+    /// `docker wait`: lets a running container's command finish; returns its
+    /// exit code. A created container is waited on until someone starts it
+    /// when several clients share the daemon ([`Engine::set_waits_block`]);
+    /// otherwise that is reported, as nothing else could ever start it.
     pub async fn container_wait(&self, name_or_id: &str) -> Result<i32, EngineError> {
         let id = self.resolve(name_or_id)?;
-        match self.with_container(&id, |c| (c.state, c.spec.cmd.clone())) {
-            Some((ContainerState::Running, cmd)) => {
-                let code = exit_code(&cmd);
-                self.exited(&id, code).await?;
-                Ok(code)
+        // A wait that came before the start (`docker run`) lets the command
+        // finish only for a client attached to its output; a detached run's
+        // container keeps running until it is stopped.
+        let mut before_start = false;
+        loop {
+            let changed = self.containers.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.with_container(&id, |c| (c.state, c.attached, c.spec.cmd.clone())) {
+                Some((ContainerState::Running, attached, _))
+                    if before_start && !attached && self.waits_block() =>
+                {
+                    changed.await
+                }
+                Some((ContainerState::Running, _, cmd)) => {
+                    let code = exit_code(&cmd);
+                    self.exited(&id, code).await?;
+                    return Ok(code);
+                }
+                Some((ContainerState::Exited(code), _, _)) => return Ok(code),
+                Some((ContainerState::Created, _, _)) if self.waits_block() => {
+                    before_start = true;
+                    changed.await
+                }
+                // dockerd's wait on a created container blocks until it runs and exits.
+                Some((ContainerState::Created, _, _)) => {
+                    return Err(EngineError::conflict(format!(
+                        "container {name_or_id} was never started: dockerd would wait forever here"
+                    )))
+                }
+                // Removed meanwhile (a --rm container whose start failed).
+                None => {
+                    return Err(EngineError::not_found(format!(
+                        "No such container: {name_or_id}"
+                    )))
+                }
             }
-            Some((ContainerState::Exited(code), _)) => Ok(code),
-            // dockerd's wait on a created container blocks until it runs and exits.
-            Some((ContainerState::Created, _)) => Err(EngineError::conflict(format!(
-                "container {name_or_id} was never started: dockerd would wait forever here"
-            ))),
-            None => Err(EngineError::not_found(format!(
-                "No such container: {name_or_id}"
-            ))),
         }
+    }
+
+    /// Whether `wait` on a created container waits for another client to
+    /// start it (`drydock serve`) instead of reporting that it would wait
+    /// for ever (`drydock run`, one command at a time).
+    pub fn set_waits_block(&self, block: bool) {
+        self.containers
+            .waits_block
+            .store(block, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn waits_block(&self) -> bool {
+        self.containers
+            .waits_block
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `attach`: a client follows the container's output (containers run no
+    /// processes: there is none to send).
+    pub fn container_attach(&self, name_or_id: &str) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        self.with_container(&id, |c| c.attached = true);
+        Ok(())
     }
 
     /// A foreground `docker run`: create, start, let the command finish, and
@@ -612,6 +676,7 @@ impl Engine {
             .lock()
             .expect("containers lock")
             .remove(id);
+        self.containers.changed.notify_waiters();
         self.networks_forget(id);
         if let Some(c) = removed {
             self.remove_mount_points(id, &c.mounts, remove_volumes)

@@ -165,6 +165,13 @@ impl Engine {
         )
     }
 
+    /// Stops the daemon as dockerd stops: running containers are stopped
+    /// (Unmount); the authz chain is validated again at the next start.
+    pub async fn stop_daemon(&self) {
+        self.shutdown().await;
+        self.stop_authz();
+    }
+
     /// Restarts the daemon: running containers are stopped (Unmount), the new
     /// daemon process has no activated plugins, then the volume store and the
     /// containers' volume references are restored from what dockerd persists.

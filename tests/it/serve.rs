@@ -1,0 +1,246 @@
+//! `drydock serve`: the Engine API on a unix socket. Raw HTTP always; the
+//! real docker CLI where it is installed, its plugin calls compared with
+//! those the scenario runner's CLI model makes for the same commands.
+
+use super::external;
+use drydock_engine::daemon::{Engine, EngineConfig};
+use drydock_engine::scenario::{parse, StepKind};
+use drydock_volume::{Config, VolumePlugin};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `drydock serve` and the socket it printed.
+struct Served {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn serve(dir: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .arg("serve")
+        .arg("-H")
+        .arg(format!("unix://{}", dir.join("d.sock").display()))
+        .arg("--plugins-dir")
+        .arg(dir.join("run"))
+        .arg("--spec-dir")
+        .arg(dir.join("etc"))
+        .arg("--trace")
+        .arg(dir.join("trace.jsonl"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let socket = line
+        .trim()
+        .strip_prefix("export DOCKER_HOST=unix://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .into();
+    Served { child, socket }
+}
+
+/// One raw HTTP/1.1 request (connection closed after it): status line,
+/// headers and body as text.
+fn raw(socket: &Path, request: &str) -> String {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn raw_requests_get_dockerd_s_answers_and_sigterm_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    wait_for(&served.socket);
+    let ping = raw(
+        &served.socket,
+        "HEAD /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ping.starts_with("HTTP/1.1 200 OK\r\n"), "{ping}");
+    assert!(
+        ping.to_ascii_lowercase().contains("api-version: 1.41"),
+        "{ping}"
+    );
+    let list = raw(
+        &served.socket,
+        "GET /v1.41/volumes HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        list.ends_with("{\"Volumes\":[],\"Warnings\":null}\n"),
+        "{list}"
+    );
+    let body = "{\"Name\":";
+    let bad = raw(
+        &served.socket,
+        &format!(
+            "POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+    assert!(bad.ends_with("{\"message\":\"unexpected EOF\"}\n"), "{bad}");
+
+    // SIGTERM: the daemon stops, the socket goes, the trace has every request.
+    let mut served = served;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(served.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!served.socket.exists());
+    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
+    let requests: Vec<(String, u64)> = trace
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| {
+            let api = v.get("api")?;
+            Some((api["uri"].as_str()?.to_owned(), api["status"].as_u64()?))
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("/_ping".to_owned(), 200),
+            ("/v1.41/volumes".to_owned(), 200),
+            ("/v1.41/volumes/create".to_owned(), 400)
+        ]
+    );
+}
+
+/// The commands both clients run.
+const COMMANDS: &[&str] = &[
+    "docker volume create -d dryvol v1",
+    "docker run --rm -v v1:/data bb:latest true",
+    "docker run -d --name c1 -v v1:/data bb:latest sleep 30",
+    "docker stop c1",
+    "docker rm c1",
+    "docker volume rm v1",
+];
+
+/// `(method, volume name)` of each VolumeDriver call in trace records.
+fn volume_calls(records: impl Iterator<Item = Value>) -> Vec<(String, String)> {
+    records
+        .filter(|r| {
+            r["method"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("VolumeDriver."))
+        })
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["request"]["Name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The same commands through the scenario runner's CLI model, in-process.
+fn in_process_calls(dir: &Path) -> Vec<(String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = Engine::new(EngineConfig::in_dir(dir, 1));
+        let mut config = Config::new(dir.join("state"));
+        config.durability = drydock_volume::Durability::Buffered;
+        engine
+            .registry()
+            .register_in_process("dryvol", VolumePlugin::open(config).unwrap().plugin());
+        for line in COMMANDS {
+            let s = parse("t", format!("{line}\n").as_bytes()).unwrap();
+            let StepKind::Action(a) = &s.steps[0].kind else {
+                unreachable!()
+            };
+            let out = drydock_engine::docker_cli::docker(&engine, &a.command).await;
+            assert_eq!(out.error, None, "{line}");
+        }
+        volume_calls(
+            engine
+                .trace()
+                .snapshot()
+                .iter()
+                .map(|r| serde_json::json!({"method": r.method, "request": r.request_json()})),
+        )
+    })
+}
+
+#[test]
+fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
+    let test = "serve::the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does";
+    let Some(docker) = external::require(test, &["docker"], "apt-get install docker.io (the CLI)")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let plugin_socket = dir.path().join("run/dryvol.sock");
+    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
+        .arg(dir.path().join("vol-state"))
+        .arg("--socket")
+        .arg(&plugin_socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&plugin_socket);
+    let served = serve(dir.path());
+    wait_for(&served.socket);
+    let host = format!("unix://{}", served.socket.display());
+    for line in COMMANDS {
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out = Command::new(&docker)
+            .env("DOCKER_HOST", &host)
+            .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(served);
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
+    let served_calls = volume_calls(
+        trace
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+    );
+    let expected = in_process_calls(&dir.path().join("in-process"));
+    assert!(!expected.is_empty());
+    assert_eq!(served_calls, expected);
+}
