@@ -244,3 +244,89 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
     assert!(!expected.is_empty());
     assert_eq!(served_calls, expected);
 }
+
+#[test]
+fn docker_py_manages_a_plugin_s_volumes_through_serve() {
+    let test = "serve::docker_py_manages_a_plugin_s_volumes_through_serve";
+    let Some(python) = external::require(test, &["python3"], "apt-get install python3") else {
+        return;
+    };
+    let has_sdk = Command::new(&python)
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_sdk {
+        external::skip(
+            test,
+            "the python docker SDK",
+            "pip install docker, or apt-get install python3-docker",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let plugin_socket = dir.path().join("run/dryvol.sock");
+    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
+        .arg(dir.path().join("vol-state"))
+        .arg("--socket")
+        .arg(&plugin_socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&plugin_socket);
+    let served = serve(dir.path());
+    wait_for(&served.socket);
+    let script = r#"
+import sys, docker
+client = docker.DockerClient(base_url=sys.argv[1], version="auto")
+assert client.ping()
+print(client.version()["ApiVersion"])
+volume = client.volumes.create(name="pyv", driver="dryvol", labels={"team": "a"})
+print(volume.name, volume.attrs["Driver"], volume.attrs["Labels"])
+print([v.name for v in client.volumes.list(filters={"driver": "dryvol"})])
+client.volumes.get("pyv").remove()
+try:
+    client.volumes.get("pyv")
+except docker.errors.NotFound as e:
+    print("gone:", e.explanation)
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("unix://{}", served.socket.display()))
+        .output()
+        .unwrap();
+    drop(served);
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "1.41",
+            "pyv dryvol {'team': 'a'}",
+            "['pyv']",
+            "gone: get pyv: no such volume",
+        ]
+    );
+    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
+    let calls = volume_calls(
+        trace
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+    );
+    assert!(
+        calls.contains(&("VolumeDriver.Create".into(), "pyv".into())),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&("VolumeDriver.Remove".into(), "pyv".into())),
+        "{calls:?}"
+    );
+}
