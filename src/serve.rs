@@ -211,15 +211,7 @@ fn write_records(trace: &TraceSink, engine: &Engine, api: Option<serde_json::Val
     let mut out = trace.lock().expect("trace lock");
     let calls: Vec<RpcRecord> = engine.trace().drain();
     for c in &calls {
-        let rec = json!({
-            "plugin": c.plugin,
-            "method": c.method,
-            "request": c.request_json(),
-            "response": c.response_json(),
-            "status": c.status,
-            "error": c.error,
-            "micros": c.micros,
-        });
+        let rec = crate::run::report::call_json(c);
         let _ = writeln!(out, "{rec}");
     }
     if let Some(api) = api {

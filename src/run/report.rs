@@ -411,9 +411,17 @@ fn outcome_json(s: &StepReport) -> Value {
 }
 
 fn rpc_json(s: &StepReport, c: &RpcRecord) -> Value {
+    let mut rec = json!({"step": s.index, "command": s.text});
+    if let (Some(r), Value::Object(call)) = (rec.as_object_mut(), call_json(c)) {
+        r.extend(call);
+    }
+    rec
+}
+
+/// One plugin call as `--trace` records show it (`drydock run` adds the
+/// step it belongs to; `drydock serve` writes it as it is).
+pub fn call_json(c: &RpcRecord) -> Value {
     json!({
-        "step": s.index,
-        "command": s.text,
         "plugin": c.plugin,
         "method": c.method,
         "request": c.request_json(),

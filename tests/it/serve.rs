@@ -64,6 +64,25 @@ fn serve(dir: &Path) -> Served {
     Served { child, socket }
 }
 
+/// `drydock serve` with the reference volume plugin `dryvol` in its plugin
+/// directory.
+fn serve_with_volume_plugin(dir: &Path) -> (Child, Served) {
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    let plugin_socket = dir.join("run/dryvol.sock");
+    let plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
+        .arg(dir.join("vol-state"))
+        .arg("--socket")
+        .arg(&plugin_socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&plugin_socket);
+    let served = serve(dir);
+    wait_for(&served.socket);
+    (plugin, served)
+}
+
 /// One raw HTTP/1.1 request (connection closed after it): status line,
 /// headers and body as text.
 fn raw(socket: &Path, request: &str) -> String {
@@ -202,19 +221,7 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
-    let plugin_socket = dir.path().join("run/dryvol.sock");
-    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
-        .arg(dir.path().join("vol-state"))
-        .arg("--socket")
-        .arg(&plugin_socket)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&plugin_socket);
-    let served = serve(dir.path());
-    wait_for(&served.socket);
+    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
     let host = format!("unix://{}", served.socket.display());
     for line in COMMANDS {
         let args: Vec<&str> = line.split_whitespace().skip(1).collect();
@@ -264,19 +271,7 @@ fn docker_py_manages_a_plugin_s_volumes_through_serve() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
-    let plugin_socket = dir.path().join("run/dryvol.sock");
-    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
-        .arg(dir.path().join("vol-state"))
-        .arg("--socket")
-        .arg(&plugin_socket)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&plugin_socket);
-    let served = serve(dir.path());
-    wait_for(&served.socket);
+    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
     let script = r#"
 import sys, docker
 client = docker.DockerClient(base_url=sys.argv[1], version="auto")
