@@ -30,51 +30,79 @@ pub const MAX_BODY: usize = 64 << 20;
 /// Where `serve` writes its `--trace` records.
 pub type TraceSink = Arc<Mutex<Box<dyn Write + Send>>>;
 
-/// Serves `engine`'s API on `listener` until `shutdown` resolves, then stops
-/// the daemon as dockerd stops (running containers are unmounted).
+/// A socket `serve` listens on (`-H`).
+#[derive(Debug)]
+pub enum Listener {
+    /// `unix://PATH`.
+    Unix(UnixListener),
+    /// `tcp://HOST:PORT`.
+    Tcp(tokio::net::TcpListener),
+}
+
+/// Serves `engine`'s API on every listener until `shutdown` resolves, then
+/// stops the daemon as dockerd stops (running containers are unmounted).
 pub async fn serve(
     engine: Arc<Engine>,
-    listener: UnixListener,
+    listeners: Vec<Listener>,
     trace: Option<TraceSink>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        tracing::warn!("accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let engine = engine.clone();
-                let trace = trace.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let engine = engine.clone();
-                    let trace = trace.clone();
-                    async move { Ok::<_, std::convert::Infallible>(answer(engine, req, trace).await) }
-                });
-                // With upgrades: `attach` answers 101 and the stream then
-                // ends (containers run no processes).
-                let served = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::spawn(async move {
-                    if let Err(e) = served.await {
-                        tracing::debug!("client connection ended: {e}");
-                    }
-                });
-            }
-        }
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept_loop(listener, engine.clone(), trace.clone())))
+        .collect();
+    shutdown.await;
+    for task in accepting {
+        task.abort();
     }
     engine.stop_daemon().await;
     if let Some(trace) = &trace {
         write_records(trace, &engine, None);
     }
+}
+
+/// Takes connections on one listener, each served on its own task.
+async fn accept_loop(listener: Listener, engine: Arc<Engine>, trace: Option<TraceSink>) {
+    loop {
+        let accepted = match &listener {
+            Listener::Unix(l) => l
+                .accept()
+                .await
+                .map(|(s, _)| connection(s, &engine, &trace)),
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                connection(s, &engine, &trace)
+            }),
+        };
+        if let Err(e) = accepted {
+            tracing::warn!("accept: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Serves one client connection on its own task.
+fn connection<S>(stream: S, engine: &Arc<Engine>, trace: &Option<TraceSink>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let engine = engine.clone();
+    let trace = trace.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let engine = engine.clone();
+        let trace = trace.clone();
+        async move { Ok::<_, Infallible>(answer(engine, req, trace).await) }
+    });
+    // With upgrades: `attach` answers 101 and the stream then ends
+    // (containers run no processes).
+    let served = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::spawn(async move {
+        if let Err(e) = served.await {
+            tracing::debug!("client connection ended: {e}");
+        }
+    });
 }
 
 /// A response body: whole, or (a `wait`) written when the container exits.

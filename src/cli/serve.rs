@@ -2,6 +2,7 @@
 //! docker-py, compose and any Engine API client.
 
 use super::RootsArgs;
+use crate::serve::Listener;
 use clap::Args;
 use drydock_engine::clock::TokioClock;
 use drydock_engine::daemon::{Engine, EngineConfig};
@@ -13,10 +14,11 @@ use std::sync::{Arc, Mutex};
 /// Options of `drydock serve` (dockerd's own flag names where it has them).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where to listen: `unix://PATH` (default: a private runtime directory,
-    /// never /var/run/docker.sock).
+    /// Where to listen: `unix://PATH` or `tcp://HOST:PORT`; repeat it for
+    /// several (default: a socket in a private runtime directory, never
+    /// /var/run/docker.sock).
     #[arg(short = 'H', long = "host", value_name = "ADDR")]
-    host: Option<String>,
+    hosts: Vec<String>,
     #[command(flatten)]
     roots: RootsArgs,
     /// An authorization plugin every request goes through; repeat it for a chain.
@@ -32,15 +34,6 @@ pub struct ServeArgs {
 
 /// Runs `drydock serve` until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let socket = match args.host.as_deref() {
-        None => crate::serve::default_socket(),
-        Some(h) => match h.strip_prefix("unix://") {
-            Some(p) if !p.is_empty() => std::path::absolute(p)?,
-            _ => anyhow::bail!(
-                "-H {h}: only unix://PATH is served so far (tcp:// is not yet supported)"
-            ),
-        },
-    };
     let trace = match &args.trace {
         None => None,
         Some(path) => {
@@ -60,11 +53,42 @@ pub async fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     // Several clients share this daemon: a wait on a created container
     // lasts until another request starts it, as on dockerd.
     engine.set_waits_block(true);
-    let listener = crate::record::bind(&socket).await?;
+    let hosts = if args.hosts.is_empty() {
+        vec![format!(
+            "unix://{}",
+            crate::serve::default_socket().display()
+        )]
+    } else {
+        args.hosts
+    };
+    let mut listeners = Vec::new();
+    let mut sockets = Vec::new();
+    let mut first = None;
+    for host in &hosts {
+        if let Some(path) = host.strip_prefix("unix://").filter(|p| !p.is_empty()) {
+            let path = std::path::absolute(path)?;
+            listeners.push(Listener::Unix(crate::record::bind(&path).await?));
+            first.get_or_insert_with(|| format!("unix://{}", path.display()));
+            sockets.push(path);
+        } else if let Some(addr) = host.strip_prefix("tcp://") {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("-H {host}: cannot listen: {e}"))?;
+            let bound = listener.local_addr()?;
+            listeners.push(Listener::Tcp(listener));
+            first.get_or_insert_with(|| format!("tcp://{bound}"));
+        } else {
+            anyhow::bail!("-H {host}: expected unix://PATH or tcp://HOST:PORT");
+        }
+    }
     let shutdown = drydock_sdk::server::shutdown_signal()?;
-    writeln!(out, "export DOCKER_HOST=unix://{}", socket.display())?;
-    out.flush()?;
-    crate::serve::serve(engine, listener, trace, shutdown).await;
-    let _ = std::fs::remove_file(&socket);
+    if let Some(first) = first {
+        writeln!(out, "export DOCKER_HOST={first}")?;
+        out.flush()?;
+    }
+    crate::serve::serve(engine, listeners, trace, shutdown).await;
+    for socket in sockets {
+        let _ = std::fs::remove_file(socket);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -325,3 +325,48 @@ except docker.errors.NotFound as e:
         "{calls:?}"
     );
 }
+
+#[test]
+fn several_listeners_serve_the_same_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("d.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["serve", "-H", "tcp://127.0.0.1:0", "-H"])
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--plugins-dir")
+        .arg(dir.path().join("run"))
+        .arg("--spec-dir")
+        .arg(dir.path().join("etc"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("export DOCKER_HOST=tcp://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    wait_for(&socket);
+    // A volume made over TCP is listed over the unix socket: one daemon.
+    let body = "{\"Name\":\"over-tcp\"}";
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        tcp,
+        "POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut created = String::new();
+    tcp.read_to_string(&mut created).unwrap();
+    assert!(created.starts_with("HTTP/1.1 201 Created\r\n"), "{created}");
+    let list = raw(
+        &socket,
+        "GET /v1.41/volumes HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+    );
+    assert!(list.contains("\"Name\":\"over-tcp\""), "{list}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
