@@ -155,7 +155,9 @@ async fn answer(
     if let Some(id) = waits_on(&engine, &request) {
         // dockerd's wait handler sends its headers at once and the exit
         // status when there is one: the CLI starts the container only
-        // after the headers came.
+        // after the headers came. FIXME(issue 17): the headers should come
+        // after AuthZReq; an authz denial of a wait is sent as a 200 whose
+        // body is the error.
         tracing::debug!("waiting on container {id}");
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
