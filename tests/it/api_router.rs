@@ -23,14 +23,6 @@ const RECORDING: &str = concat!(
 /// Recorded requests the simulation answers differently, and why.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "container-nope-json",
-        "GET /containers/{id}/json is not routed yet",
-    ),
-    (
-        "ctr-inspect-c1",
-        "GET /containers/{id}/json is not routed yet",
-    ),
-    (
         "ctr-create-relbind-cmd",
         "host-path binds are not validated (no plugin sees them)",
     ),

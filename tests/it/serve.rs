@@ -370,3 +370,77 @@ fn several_listeners_serve_the_same_daemon() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn docker_py_runs_a_container_on_a_plugin_s_volume_through_serve() {
+    let test = "serve::docker_py_runs_a_container_on_a_plugin_s_volume_through_serve";
+    let Some(python) = external::require(test, &["python3"], "apt-get install python3") else {
+        return;
+    };
+    if !Command::new(&python)
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        external::skip(
+            test,
+            "the python docker SDK",
+            "pip install docker, or apt-get install python3-docker",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
+    let script = r#"
+import sys, docker
+client = docker.DockerClient(base_url=sys.argv[1], version="auto")
+client.volumes.create(name="pyv", driver="dryvol")
+out = client.containers.run("bb:latest", "true", volumes={"pyv": {"bind": "/data", "mode": "rw"}}, remove=True)
+print("output:", repr(out))
+c = client.containers.run("bb:latest", ["sleep", "30"], detach=True, name="pyc", volumes=["pyv:/data"])
+c.reload()
+print(c.name, c.status, [(m["Name"], m["Destination"], m["Driver"]) for m in c.attrs["Mounts"]])
+c.stop()
+c.reload()
+print(c.status, c.attrs["State"]["ExitCode"])
+c.remove()
+print([x.name for x in client.containers.list(all=True)])
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("unix://{}", served.socket.display()))
+        .output()
+        .unwrap();
+    drop(served);
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "output: b''",
+            "pyc running [('pyv', '/data', 'dryvol')]",
+            "exited 143",
+            "[]",
+        ]
+    );
+    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
+    let calls = volume_calls(
+        trace
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+    );
+    // Two containers, each mounted and unmounted once.
+    let count = |m: &str| calls.iter().filter(|(method, _)| method == m).count();
+    assert_eq!(
+        (count("VolumeDriver.Mount"), count("VolumeDriver.Unmount")),
+        (2, 2),
+        "{calls:?}"
+    );
+}

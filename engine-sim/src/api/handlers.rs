@@ -6,7 +6,10 @@ use super::gojson::{self, Scan};
 use super::http::{is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use super::types;
-use crate::daemon::containers::{ContainerSpec, ContainerState, MountSpec, RestartPolicy};
+use crate::daemon::containers::{
+    ContainerDetails, ContainerSpec, ContainerState, MountSpec, RestartPolicy,
+};
+use crate::daemon::networks::ContainerEndpoint;
 use crate::daemon::networks::{NetworkConfig, SubnetConfig};
 use crate::daemon::{filters_match, Engine, EngineError, ErrorKind, VolumeInfo};
 use serde::de::DeserializeOwned;
@@ -41,6 +44,16 @@ pub(crate) async fn dispatch(
             let spec = container_spec(q.get("name").map(|n| n.into_owned()), body)?;
             let id = engine.container_create(spec).await?;
             Ok(ApiResponse::json(201, json!({"Id": id, "Warnings": []})))
+        }
+        Route::ContainerInspect { id } => {
+            let details = engine.container_inspect(id)?;
+            let endpoints = engine.container_endpoints(&details.id);
+            Ok(ApiResponse::json(200, container_json(&details, &endpoints)))
+        }
+        Route::ContainerLogs { id } => {
+            // Containers run no processes: there is no output to stream.
+            engine.container_id(id)?;
+            Ok(ApiResponse::streamed(None, None))
         }
         Route::ContainerStart { id } => {
             let running = engine.container_state(id).ok() == Some(ContainerState::Running);
@@ -357,6 +370,160 @@ pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
     body
 }
 
+/// `GET /containers/{id}/json` as dockerd 20.10 encodes `ContainerJSON`
+/// (recorded: ctr-inspect-c1 in tests/golden/api/raw-router.jsonl), with
+/// what the simulation has; the rest as dockerd shows a container it made
+/// with default options.
+fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Value {
+    let spec = &c.spec;
+    let (status, running, exit_code) = match c.state {
+        ContainerState::Created => ("created", false, 0),
+        ContainerState::Running => ("running", true, 0),
+        ContainerState::Exited(code) => ("exited", false, code),
+    };
+    let restart = match spec.restart {
+        None => json!({"Name": "", "MaximumRetryCount": 0}),
+        Some(RestartPolicy::No) => json!({"Name": "no", "MaximumRetryCount": 0}),
+        Some(RestartPolicy::Always) => json!({"Name": "always", "MaximumRetryCount": 0}),
+        Some(RestartPolicy::UnlessStopped) => {
+            json!({"Name": "unless-stopped", "MaximumRetryCount": 0})
+        }
+        Some(RestartPolicy::OnFailure { max_retries }) => {
+            json!({"Name": "on-failure", "MaximumRetryCount": max_retries})
+        }
+    };
+    let binds: Vec<String> = spec
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            let source = m.source.as_ref()?;
+            let ro = if m.read_only { ":ro" } else { "" };
+            Some(format!("{source}:{}{ro}", m.target))
+        })
+        .collect();
+    let anonymous: serde_json::Map<String, Value> = spec
+        .mounts
+        .iter()
+        .filter(|m| m.source.is_none())
+        .map(|m| (m.target.clone(), json!({})))
+        .collect();
+    let mounts: Vec<Value> = c
+        .mounts
+        .iter()
+        .map(|m| {
+            json!({
+                "Type": "volume", "Name": m.name, "Source": m.source,
+                "Destination": m.destination, "Driver": m.driver, "Mode": "z",
+                "RW": m.rw, "Propagation": "",
+            })
+        })
+        .collect();
+    let endpoint = |e: &ContainerEndpoint| {
+        let (ip, prefix) = e
+            .address
+            .split_once('/')
+            .map_or(("", 0), |(ip, p)| (ip, p.parse::<u32>().unwrap_or(0)));
+        json!({
+            "IPAMConfig": e.requested_ip.as_ref().map(|ip| json!({"IPv4Address": ip})),
+            "Links": null, "Aliases": null,
+            "NetworkID": e.network_id, "EndpointID": e.endpoint_id,
+            "Gateway": e.gateway, "IPAddress": ip, "IPPrefixLen": prefix,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "", "DriverOpts": null,
+        })
+    };
+    let mut networks: serde_json::Map<String, Value> = endpoints
+        .iter()
+        .map(|e| (e.network.clone(), endpoint(e)))
+        .collect();
+    if networks.is_empty() {
+        let name = spec.network.clone().unwrap_or_else(|| "bridge".into());
+        networks.insert(
+            name.clone(),
+            endpoint(&ContainerEndpoint {
+                network: name,
+                ..Default::default()
+            }),
+        );
+    }
+    let mut host = json!({
+        "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": spec.network.clone().unwrap_or_else(|| "default".into()),
+        "PortBindings": null,
+        "RestartPolicy": restart,
+        "AutoRemove": spec.auto_remove,
+        "VolumeDriver": spec.volume_driver.clone().unwrap_or_default(),
+        "VolumesFrom": if spec.volumes_from.is_empty() { Value::Null } else { json!(spec.volumes_from) },
+        "CapAdd": null, "CapDrop": null, "CgroupnsMode": "host",
+        "Dns": null, "DnsOptions": null, "DnsSearch": null, "ExtraHosts": null,
+        "GroupAdd": null, "IpcMode": "private", "Cgroup": "", "Links": null,
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": false, "PublishAllPorts": false,
+        "ReadonlyRootfs": false, "SecurityOpt": null, "UTSMode": "", "UsernsMode": "",
+    });
+    let rest = json!({
+        "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
+        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+        "BlkioWeightDevice": null, "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
+        "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null, "CpuPeriod": 0,
+        "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+        "CpusetMems": "", "Devices": null, "DeviceCgroupRules": null, "DeviceRequests": null,
+        "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": null, "OomKillDisable": false, "PidsLimit": null, "Ulimits": null,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+            "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
+        "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    });
+    if let (Some(h), Value::Object(r)) = (host.as_object_mut(), rest) {
+        h.extend(r);
+    }
+    let (path, args) = spec
+        .cmd
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": status, "Running": running, "Paused": false, "Restarting": false,
+            "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": exit_code, "Error": "",
+            "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z",
+        },
+        "Image": spec.image,
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "",
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": "vfs",
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": null,
+        "HostConfig": host,
+        "GraphDriver": {"Data": null, "Name": "vfs"},
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": c.id.chars().take(12).collect::<String>(), "Domainname": "", "User": "",
+            "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+            "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": null,
+            "Cmd": spec.cmd,
+            "Image": spec.image,
+            "Volumes": if anonymous.is_empty() { Value::Null } else { Value::Object(anonymous) },
+            "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": {},
+        },
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
+            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
+            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": networks,
+        },
+    })
+}
+
 /// `GET /containers/json`: the summaries, newest first.
 fn ps_json(engine: &Engine, all: bool) -> Value {
     Value::Array(
@@ -369,9 +536,15 @@ fn ps_json(engine: &Engine, all: bool) -> Value {
                     ContainerState::Running => ("running", "Up".to_owned()),
                     ContainerState::Exited(code) => ("exited", format!("Exited ({code})")),
                 };
+                let created = time::OffsetDateTime::parse(
+                    &c.created,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_or(0, |t| t.unix_timestamp());
                 json!({
                     "Id": c.id,
                     "Names": [format!("/{}", c.name)],
+                    "Created": created,
                     "Image": c.image,
                     "Command": c.command,
                     "State": state,

@@ -45,6 +45,10 @@ pub enum Route {
     ContainerList,
     /// `POST /containers/create`.
     ContainerCreate,
+    /// `GET /containers/{id}/json`.
+    ContainerInspect { id: String },
+    /// `GET /containers/{id}/logs`.
+    ContainerLogs { id: String },
     /// `POST /containers/{id}/start`.
     ContainerStart { id: String },
     /// `POST /containers/{id}/stop`.
@@ -164,6 +168,8 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
         ("GET", ["containers", "json"]) => Route::ContainerList,
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("DELETE", ["containers", c]) => Route::ContainerRemove { id: name(c) },
+        ("GET", ["containers", c, "json"]) => Route::ContainerInspect { id: name(c) },
+        ("GET", ["containers", c, "logs"]) => Route::ContainerLogs { id: name(c) },
         ("POST", ["containers", c, action]) => {
             let id = name(c);
             match *action {

@@ -109,6 +109,40 @@ struct Container {
     /// A client attached to its output (a foreground `docker run`): its
     /// command then runs to completion as soon as it starts and is waited on.
     attached: bool,
+    /// When it was created (RFC 3339).
+    created: String,
+}
+
+/// What `docker inspect` shows of a container (the parts the simulation has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerDetails {
+    /// Full ID.
+    pub id: String,
+    /// Name, without the leading `/`.
+    pub name: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// Lifecycle state.
+    pub state: ContainerState,
+    /// What it was created with.
+    pub spec: ContainerSpec,
+    /// Its volumes, by destination.
+    pub mounts: Vec<MountDetails>,
+}
+
+/// One volume mount of a container, as `docker inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountDetails {
+    /// Volume name.
+    pub name: String,
+    /// Volume driver.
+    pub driver: String,
+    /// The volume's path on the host, as far as the daemon knows it.
+    pub source: String,
+    /// The path in the container.
+    pub destination: String,
+    /// Writable.
+    pub rw: bool,
 }
 
 /// A row of `docker ps`.
@@ -124,6 +158,8 @@ pub struct ContainerSummary {
     pub command: String,
     /// State.
     pub state: ContainerState,
+    /// Creation time (RFC 3339).
+    pub created: String,
 }
 
 /// The container table.
@@ -330,6 +366,7 @@ impl Engine {
                     seq,
                     manually_stopped: false,
                     attached: false,
+                    created: super::networks::created_now(),
                 },
             );
         Ok(id)
@@ -608,6 +645,34 @@ impl Engine {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// `GET /containers/{id}/json`.
+    pub fn container_inspect(&self, name_or_id: &str) -> Result<ContainerDetails, EngineError> {
+        let id = self.resolve(name_or_id)?;
+        self.with_container(&id, |c| ContainerDetails {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            created: c.created.clone(),
+            state: c.state,
+            spec: c.spec.clone(),
+            mounts: c
+                .mounts
+                .iter()
+                .map(|(dest, m)| MountDetails {
+                    name: m.name.clone(),
+                    driver: m.driver.clone(),
+                    source: m.source.clone(),
+                    destination: dest.clone(),
+                    rw: !c
+                        .spec
+                        .mounts
+                        .iter()
+                        .any(|s| s.target == *dest && s.read_only),
+                })
+                .collect(),
+        })
+        .ok_or_else(|| EngineError::not_found(format!("No such container: {name_or_id}")))
+    }
+
     /// `attach`: a client follows the container's output (containers run no
     /// processes: there is none to send).
     pub fn container_attach(&self, name_or_id: &str) -> Result<(), EngineError> {
@@ -729,6 +794,7 @@ impl Engine {
                 image: c.spec.image.clone(),
                 command: c.spec.cmd.join(" "),
                 state: c.state,
+                created: c.created.clone(),
             })
             .collect()
     }

@@ -242,7 +242,7 @@ impl Networks {
     }
 }
 
-fn created_now() -> String {
+pub(crate) fn created_now() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into())
@@ -271,6 +271,23 @@ pub struct NetworkConfig {
     pub ipv6: bool,
     /// The driver options.
     pub opts: BTreeMap<String, String>,
+}
+
+/// A container's place on one network, as `docker inspect` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerEndpoint {
+    /// The network's name.
+    pub network: String,
+    /// Its ID (empty while the container does not run).
+    pub network_id: String,
+    /// The endpoint's ID (empty while the container does not run).
+    pub endpoint_id: String,
+    /// The IPv4 address with its prefix (`10.1.0.2/24`), empty when none.
+    pub address: String,
+    /// The network's IPv4 gateway, empty when none.
+    pub gateway: String,
+    /// `--ip`, if one was asked for.
+    pub requested_ip: Option<String>,
 }
 
 /// One IPAM config of a network (an `IPAMConfig` of the API: one
@@ -644,6 +661,40 @@ impl Engine {
         for nid in self.container_networks(container_id) {
             self.endpoint_delete(&nid, container_id).await;
         }
+    }
+
+    /// The networks a container is attached to, by name: its endpoint ID and
+    /// IPv4 address (`10.1.0.2/24`) while it runs, and the gateway.
+    pub fn container_endpoints(&self, container_id: &str) -> Vec<ContainerEndpoint> {
+        self.net_lock()
+            .values()
+            .filter_map(|n| {
+                let a = n.attached.get(container_id)?;
+                let ep = a.endpoint.as_ref();
+                let address = ep
+                    .and_then(|e| e.v4.as_ref())
+                    .map(|(_, cidr)| cidr.clone())
+                    .unwrap_or_default();
+                let gateway = ep
+                    .and(n.v4.first())
+                    .and_then(|p| p.gateway.as_deref())
+                    .and_then(Cidr::parse)
+                    .map(|g| g.ip())
+                    .unwrap_or_default();
+                Some(ContainerEndpoint {
+                    network: n.name.clone(),
+                    network_id: if ep.is_some() {
+                        n.id.clone()
+                    } else {
+                        String::new()
+                    },
+                    endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
+                    address,
+                    gateway,
+                    requested_ip: a.ip.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Container removal: forget its network configuration.
