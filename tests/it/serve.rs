@@ -252,26 +252,52 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
     assert_eq!(served_calls, expected);
 }
 
-#[test]
-fn docker_py_manages_a_plugin_s_volumes_through_serve() {
-    let test = "serve::docker_py_manages_a_plugin_s_volumes_through_serve";
-    let Some(python) = external::require(test, &["python3"], "apt-get install python3") else {
-        return;
-    };
-    let has_sdk = Command::new(&python)
+/// Runs a docker-py `script` (its first argument: the daemon's address)
+/// against `drydock serve` with the reference volume plugin `dryvol`: the
+/// lines it printed and the VolumeDriver calls made, or `None` when python3
+/// or the docker SDK is missing (the test is then skipped).
+fn docker_py(test: &str, script: &str) -> Option<(Vec<String>, Vec<(String, String)>)> {
+    let python = external::require(test, &["python3"], "apt-get install python3")?;
+    if !Command::new(&python)
         .args(["-c", "import docker"])
         .status()
-        .is_ok_and(|s| s.success());
-    if !has_sdk {
+        .is_ok_and(|s| s.success())
+    {
         external::skip(
             test,
             "the python docker SDK",
             "pip install docker, or apt-get install python3-docker",
         );
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut plugin, served) = serve_with_volume_plugin(dir.path());
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("unix://{}", served.socket.display()))
+        .output()
+        .unwrap();
+    drop(served);
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
+    let calls = volume_calls(
+        trace
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+    );
+    Some((stdout.lines().map(str::to_owned).collect(), calls))
+}
+
+#[test]
+fn docker_py_manages_a_plugin_s_volumes_through_serve() {
     let script = r#"
 import sys, docker
 client = docker.DockerClient(base_url=sys.argv[1], version="auto")
@@ -286,35 +312,20 @@ try:
 except docker.errors.NotFound as e:
     print("gone:", e.explanation)
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(format!("unix://{}", served.socket.display()))
-        .output()
-        .unwrap();
-    drop(served);
-    let _ = plugin.kill();
-    let _ = plugin.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Some((lines, calls)) = docker_py(
+        "serve::docker_py_manages_a_plugin_s_volumes_through_serve",
+        script,
+    ) else {
+        return;
+    };
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        lines,
         [
             "1.41",
             "pyv dryvol {'team': 'a'}",
             "['pyv']",
             "gone: get pyv: no such volume",
         ]
-    );
-    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
-    let calls = volume_calls(
-        trace
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
     );
     assert!(
         calls.contains(&("VolumeDriver.Create".into(), "pyv".into())),
@@ -373,24 +384,6 @@ fn several_listeners_serve_the_same_daemon() {
 
 #[test]
 fn docker_py_runs_a_container_on_a_plugin_s_volume_through_serve() {
-    let test = "serve::docker_py_runs_a_container_on_a_plugin_s_volume_through_serve";
-    let Some(python) = external::require(test, &["python3"], "apt-get install python3") else {
-        return;
-    };
-    if !Command::new(&python)
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        external::skip(
-            test,
-            "the python docker SDK",
-            "pip install docker, or apt-get install python3-docker",
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
     let script = r#"
 import sys, docker
 client = docker.DockerClient(base_url=sys.argv[1], version="auto")
@@ -406,35 +399,20 @@ print(c.status, c.attrs["State"]["ExitCode"])
 c.remove()
 print([x.name for x in client.containers.list(all=True)])
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(format!("unix://{}", served.socket.display()))
-        .output()
-        .unwrap();
-    drop(served);
-    let _ = plugin.kill();
-    let _ = plugin.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Some((lines, calls)) = docker_py(
+        "serve::docker_py_runs_a_container_on_a_plugin_s_volume_through_serve",
+        script,
+    ) else {
+        return;
+    };
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        lines,
         [
             "output: b''",
             "pyc running [('pyv', '/data', 'dryvol')]",
             "exited 143",
             "[]",
         ]
-    );
-    let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
-    let calls = volume_calls(
-        trace
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
     );
     // Two containers, each mounted and unmounted once.
     let count = |m: &str| calls.iter().filter(|(method, _)| method == m).count();
