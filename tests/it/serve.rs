@@ -165,8 +165,11 @@ const COMMANDS: &[&str] = &[
     "docker volume rm v1",
 ];
 
+/// `(method, volume name)` of VolumeDriver calls.
+type Calls = Vec<(String, String)>;
+
 /// `(method, volume name)` of each VolumeDriver call in trace records.
-fn volume_calls(records: impl Iterator<Item = Value>) -> Vec<(String, String)> {
+fn volume_calls(records: impl Iterator<Item = Value>) -> Calls {
     records
         .filter(|r| {
             r["method"]
@@ -183,7 +186,7 @@ fn volume_calls(records: impl Iterator<Item = Value>) -> Vec<(String, String)> {
 }
 
 /// The same commands through the scenario runner's CLI model, in-process.
-fn in_process_calls(dir: &Path) -> Vec<(String, String)> {
+fn in_process_calls(dir: &Path) -> Calls {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -256,7 +259,7 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
 /// against `drydock serve` with the reference volume plugin `dryvol`: the
 /// lines it printed and the VolumeDriver calls made, or `None` when python3
 /// or the docker SDK is missing (the test is then skipped).
-fn docker_py(test: &str, script: &str) -> Option<(Vec<String>, Vec<(String, String)>)> {
+fn docker_py(test: &str, script: &str) -> Option<(Vec<String>, Calls)> {
     let python = external::require(test, &["python3"], "apt-get install python3")?;
     if !Command::new(&python)
         .args(["-c", "import docker"])
