@@ -23,6 +23,9 @@ pub struct Exchange<'e> {
     route: Route,
     /// The request's entry in the engine's request log, when one is kept.
     logged: Option<u64>,
+    /// The `AuthZReq` message, kept for `AuthZRes` (which adds the response
+    /// to the same request fields, as dockerd's `authorization.Ctx` does).
+    authz: Option<AuthzRequest>,
 }
 
 impl<'e> Exchange<'e> {
@@ -34,6 +37,7 @@ impl<'e> Exchange<'e> {
         route: Route,
     ) -> Result<Exchange<'e>, EngineError> {
         let logged = engine.log_request(&req.method, &req.uri);
+        let mut authz = None;
         if engine.authz_active() {
             let msg = authz_message(engine, &req);
             if let Err(e) = engine.run_chain(Phase::Req, &msg).await {
@@ -42,12 +46,14 @@ impl<'e> Exchange<'e> {
                 }
                 return Err(e);
             }
+            authz = Some(msg);
         }
         Ok(Exchange {
             engine,
             req,
             route,
             logged,
+            authz,
         })
     }
 
@@ -72,7 +78,10 @@ impl<'e> Exchange<'e> {
         let verdict = if self.engine.authz_active() {
             let failed = ApiResponse::failed();
             let seen = result.as_ref().unwrap_or(&failed);
-            let mut msg = authz_message(self.engine, &self.req);
+            let mut msg = match self.authz {
+                Some(msg) => msg,
+                None => authz_message(self.engine, &self.req),
+            };
             msg.response_status_code = seen.status.map(i64::from).unwrap_or(0);
             msg.response_headers = seen.headers();
             msg.response_body = seen.authz_body();
