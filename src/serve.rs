@@ -190,6 +190,11 @@ async fn answer(
 /// The container a `POST /containers/{id}/wait` names, when it exists (a
 /// missing one is answered at once, with dockerd's 404).
 fn waits_on(engine: &Engine, req: &ApiRequest) -> Option<String> {
+    // Routed here only when it can be a wait: the router routes every
+    // request again, and most are not waits.
+    if req.method != "POST" || !req.path().ends_with("/wait") {
+        return None;
+    }
     match route(&req.method, &req.uri) {
         Ok(Route::ContainerWait { id }) if engine.container_state(&id).is_ok() => Some(id),
         _ => None,
