@@ -22,18 +22,19 @@ pub enum Scan {
 
 /// Scans the first JSON value of `text`.
 pub fn check(text: &[u8]) -> Scan {
-    let mut s = Scanner { text, at: 0 };
-    match s.value() {
-        Ok(()) => Scan::Complete,
-        Err(None) => Scan::Truncated,
-        Err(Some(message)) => Scan::Invalid(message),
-    }
+    scan(text, false)
 }
 
 /// What `json.Unmarshal` makes of `text`: one value and nothing after it.
 pub fn check_document(text: &[u8]) -> Scan {
+    scan(text, true)
+}
+
+/// The first value of `text`; with `whole`, also what follows it.
+fn scan(text: &[u8], whole: bool) -> Scan {
     let mut s = Scanner { text, at: 0 };
     match s.value() {
+        Ok(()) if !whole => Scan::Complete,
         Ok(()) => {
             s.skip_space();
             match s.peek() {

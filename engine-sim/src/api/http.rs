@@ -25,9 +25,9 @@ type Text = Cow<'static, str>;
 
 /// One client request.
 ///
-/// Headers and body are what an authz plugin would be shown; runs without an
-/// authz chain never read them, so the header map is only materialised by
-/// [`ApiRequest::headers`] (the common case keeps a few static strings).
+/// Headers are kept as a short list (mostly static strings, as the CLI
+/// model sends them) and made into a map only for authz plugins
+/// ([`ApiRequest::headers`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
     /// HTTP method.
