@@ -38,11 +38,15 @@ fn wait_for(path: &Path) {
     }
 }
 
-fn serve(dir: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("serve")
-        .arg("-H")
-        .arg(format!("unix://{}", dir.join("d.sock").display()))
+/// Starts `drydock serve` listening on `hosts`, its plugin directories and
+/// trace in `dir`; the `DOCKER_HOST` it printed.
+fn start_serve(dir: &Path, hosts: &[String]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
+    cmd.arg("serve");
+    for host in hosts {
+        cmd.arg("-H").arg(host);
+    }
+    let mut child = cmd
         .arg("--plugins-dir")
         .arg(dir.join("run"))
         .arg("--spec-dir")
@@ -56,10 +60,20 @@ fn serve(dir: &Path) -> Served {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let socket = line
+    let host = line
         .trim()
-        .strip_prefix("export DOCKER_HOST=unix://")
+        .strip_prefix("export DOCKER_HOST=")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    (child, host)
+}
+
+fn serve(dir: &Path) -> Served {
+    let unix = format!("unix://{}", dir.join("d.sock").display());
+    let (child, host) = start_serve(dir, &[unix]);
+    let socket = host
+        .strip_prefix("unix://")
+        .unwrap_or_else(|| panic!("not a unix socket: {host}"))
         .into();
     Served { child, socket }
 }
@@ -344,24 +358,20 @@ except docker.errors.NotFound as e:
 fn several_listeners_serve_the_same_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("d.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["serve", "-H", "tcp://127.0.0.1:0", "-H"])
-        .arg(format!("unix://{}", socket.display()))
-        .arg("--plugins-dir")
-        .arg(dir.path().join("run"))
-        .arg("--spec-dir")
-        .arg(dir.path().join("etc"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("export DOCKER_HOST=tcp://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+    let (child, host) = start_serve(
+        dir.path(),
+        &[
+            "tcp://127.0.0.1:0".into(),
+            format!("unix://{}", socket.display()),
+        ],
+    );
+    let served = Served {
+        child,
+        socket: socket.clone(),
+    };
+    let addr = host
+        .strip_prefix("tcp://")
+        .unwrap_or_else(|| panic!("the first -H is TCP: {host}"))
         .to_owned();
     wait_for(&socket);
     // A volume made over TCP is listed over the unix socket: one daemon.
@@ -381,8 +391,7 @@ fn several_listeners_serve_the_same_daemon() {
         "GET /v1.41/volumes HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
     );
     assert!(list.contains("\"Name\":\"over-tcp\""), "{list}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
 }
 
 #[test]
