@@ -381,17 +381,10 @@ fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Valu
         ContainerState::Running => ("running", true, 0),
         ContainerState::Exited(code) => ("exited", false, code),
     };
-    let restart = match spec.restart {
-        None => json!({"Name": "", "MaximumRetryCount": 0}),
-        Some(RestartPolicy::No) => json!({"Name": "no", "MaximumRetryCount": 0}),
-        Some(RestartPolicy::Always) => json!({"Name": "always", "MaximumRetryCount": 0}),
-        Some(RestartPolicy::UnlessStopped) => {
-            json!({"Name": "unless-stopped", "MaximumRetryCount": 0})
-        }
-        Some(RestartPolicy::OnFailure { max_retries }) => {
-            json!({"Name": "on-failure", "MaximumRetryCount": max_retries})
-        }
-    };
+    let restart = json!({
+        "Name": spec.restart.map_or("", RestartPolicy::name),
+        "MaximumRetryCount": spec.restart.map_or(0, RestartPolicy::max_retries),
+    });
     let binds: Vec<String> = spec
         .mounts
         .iter()
@@ -615,20 +608,7 @@ fn container_spec(
             .filter(|ip| !ip.is_empty())
     });
     let retries = u32::try_from(host.restart_policy.maximum_retry_count).unwrap_or(0);
-    let restart = match host.restart_policy.name.as_str() {
-        "always" => Some(RestartPolicy::Always),
-        "unless-stopped" => Some(RestartPolicy::UnlessStopped),
-        "on-failure" => Some(RestartPolicy::OnFailure {
-            max_retries: retries,
-        }),
-        "no" => Some(RestartPolicy::No),
-        "" => None,
-        other => {
-            return Err(EngineError::invalid(format!(
-                "invalid restart policy '{other}'"
-            )))
-        }
-    };
+    let restart = RestartPolicy::parse(&host.restart_policy.name, retries)?;
     Ok(ContainerSpec {
         name,
         image: body.image.unwrap_or_default(),

@@ -65,6 +65,43 @@ pub enum RestartPolicy {
     },
 }
 
+impl RestartPolicy {
+    /// The policy `HostConfig.RestartPolicy` names: `None` for no name,
+    /// refused (dockerd's words) for a name dockerd does not know.
+    pub fn parse(name: &str, max_retries: u32) -> Result<Option<Self>, EngineError> {
+        Ok(Some(match name {
+            "" => return Ok(None),
+            "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure { max_retries },
+            other => {
+                return Err(EngineError::invalid(format!(
+                    "invalid restart policy '{other}'"
+                )))
+            }
+        }))
+    }
+
+    /// Its name in `HostConfig.RestartPolicy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+        }
+    }
+
+    /// Its `MaximumRetryCount`.
+    pub fn max_retries(self) -> u32 {
+        match self {
+            RestartPolicy::OnFailure { max_retries } => max_retries,
+            _ => 0,
+        }
+    }
+}
+
 /// Lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerState {
