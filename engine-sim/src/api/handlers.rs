@@ -376,11 +376,11 @@ pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
 /// with default options.
 fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Value {
     let spec = &c.spec;
-    let (status, running, exit_code) = match c.state {
-        ContainerState::Created => ("created", false, 0),
-        ContainerState::Running => ("running", true, 0),
-        ContainerState::Exited(code) => ("exited", false, code),
+    let exit_code = match c.state {
+        ContainerState::Exited(code) => code,
+        _ => 0,
     };
+    let (status, running) = (c.state.name(), c.state == ContainerState::Running);
     let restart = json!({
         "Name": spec.restart.map_or("", RestartPolicy::name),
         "MaximumRetryCount": spec.restart.map_or(0, RestartPolicy::max_retries),
@@ -524,10 +524,11 @@ fn ps_json(engine: &Engine, all: bool) -> Value {
             .container_list(all)
             .into_iter()
             .map(|c| {
-                let (state, status) = match c.state {
-                    ContainerState::Created => ("created", "Created".to_owned()),
-                    ContainerState::Running => ("running", "Up".to_owned()),
-                    ContainerState::Exited(code) => ("exited", format!("Exited ({code})")),
+                let state = c.state.name();
+                let status = match c.state {
+                    ContainerState::Created => "Created".to_owned(),
+                    ContainerState::Running => "Up".to_owned(),
+                    ContainerState::Exited(code) => format!("Exited ({code})"),
                 };
                 let created = time::OffsetDateTime::parse(
                     &c.created,

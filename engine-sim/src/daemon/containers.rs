@@ -113,6 +113,17 @@ pub enum ContainerState {
     Exited(i32),
 }
 
+impl ContainerState {
+    /// Its name in the API (`State.Status`, `State` of a listing).
+    pub fn name(self) -> &'static str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Exited(_) => "exited",
+        }
+    }
+}
+
 /// A mount point of a container.
 #[derive(Debug, Clone)]
 struct MountPoint {
