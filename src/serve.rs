@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use drydock_engine::api::router::{route, Route};
 use drydock_engine::api::{ApiRequest, Router, WireResponse};
+use drydock_engine::daemon::persist::DataRoot;
 use drydock_engine::daemon::{Engine, EngineError};
 use drydock_engine::trace::RpcRecord;
 use http_body_util::combinators::BoxBody;
@@ -39,39 +40,104 @@ pub enum Listener {
     Tcp(tokio::net::TcpListener),
 }
 
-/// Serves `engine`'s API on every listener until `shutdown` resolves, then
-/// stops the daemon as dockerd stops (running containers are unmounted).
+/// The served daemon, shared by every connection.
+#[derive(Clone)]
+pub struct Daemon {
+    /// The simulated dockerd.
+    pub engine: Arc<Engine>,
+    /// `--trace`.
+    pub trace: Option<TraceSink>,
+    /// `--data-root`: saved after every request that can change something.
+    pub data_root: Option<Arc<DataRoot>>,
+    /// The attach streams open, per container.
+    pub attached: Arc<AttachStreams>,
+}
+
+/// The attach streams open per container: a wait answers after the
+/// streams that followed the same run have ended, as on dockerd (the run's
+/// end closes them first).
+#[derive(Debug, Default)]
+pub struct AttachStreams {
+    open: Mutex<std::collections::HashMap<String, usize>>,
+    closed: tokio::sync::Notify,
+}
+
+impl AttachStreams {
+    fn opened(&self, id: &str) {
+        *self
+            .open
+            .lock()
+            .expect("attach lock")
+            .entry(id.to_owned())
+            .or_default() += 1;
+    }
+
+    fn closed(&self, id: &str) {
+        let mut open = self.open.lock().expect("attach lock");
+        if let Some(n) = open.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(id);
+            }
+        }
+        self.closed.notify_waiters();
+    }
+
+    async fn none_open(&self, id: &str) {
+        loop {
+            let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if !self.open.lock().expect("attach lock").contains_key(id) {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+impl Daemon {
+    /// Writes the plugin calls made so far and, when given, the API request
+    /// that ended to the trace; saves the state when `changed`.
+    fn after(&self, api: Option<serde_json::Value>, changed: bool) {
+        if let Some(trace) = &self.trace {
+            write_records(trace, &self.engine, api);
+        }
+        if let (true, Some(root)) = (changed, &self.data_root) {
+            if let Err(e) = root.save(&self.engine) {
+                tracing::error!("cannot save the daemon's state: {e}");
+            }
+        }
+    }
+}
+
+/// Serves the daemon's API on every listener until `shutdown` resolves,
+/// then stops it as dockerd stops (running containers are unmounted).
 pub async fn serve(
-    engine: Arc<Engine>,
+    daemon: Daemon,
     listeners: Vec<Listener>,
-    trace: Option<TraceSink>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let accepting: Vec<_> = listeners
         .into_iter()
-        .map(|listener| tokio::spawn(accept_loop(listener, engine.clone(), trace.clone())))
+        .map(|listener| tokio::spawn(accept_loop(listener, daemon.clone())))
         .collect();
     shutdown.await;
     for task in accepting {
         task.abort();
     }
-    engine.stop_daemon().await;
-    if let Some(trace) = &trace {
-        write_records(trace, &engine, None);
-    }
+    daemon.engine.stop_daemon().await;
+    daemon.after(None, true);
 }
 
 /// Takes connections on one listener, each served on its own task.
-async fn accept_loop(listener: Listener, engine: Arc<Engine>, trace: Option<TraceSink>) {
+async fn accept_loop(listener: Listener, daemon: Daemon) {
     loop {
         let accepted = match &listener {
-            Listener::Unix(l) => l
-                .accept()
-                .await
-                .map(|(s, _)| connection(s, &engine, &trace)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| connection(s, &daemon)),
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
                 let _ = s.set_nodelay(true);
-                connection(s, &engine, &trace)
+                connection(s, &daemon)
             }),
         };
         if let Err(e) = accepted {
@@ -82,16 +148,14 @@ async fn accept_loop(listener: Listener, engine: Arc<Engine>, trace: Option<Trac
 }
 
 /// Serves one client connection on its own task.
-fn connection<S>(stream: S, engine: &Arc<Engine>, trace: &Option<TraceSink>)
+fn connection<S>(stream: S, daemon: &Daemon)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let engine = engine.clone();
-    let trace = trace.clone();
+    let daemon = daemon.clone();
     let service = hyper::service::service_fn(move |req| {
-        let engine = engine.clone();
-        let trace = trace.clone();
-        async move { Ok::<_, Infallible>(answer(engine, req, trace).await) }
+        let daemon = daemon.clone();
+        async move { Ok::<_, Infallible>(answer(daemon, req).await) }
     });
     // With upgrades: `attach` answers 101 and the stream then ends
     // (containers run no processes).
@@ -109,14 +173,15 @@ where
 type Body = BoxBody<Bytes, Infallible>;
 
 /// One request: read, routed, answered; its plugin calls and itself traced.
-async fn answer(
-    engine: Arc<Engine>,
-    req: hyper::Request<Incoming>,
-    trace: Option<TraceSink>,
-) -> hyper::Response<Body> {
+async fn answer(daemon: Daemon, mut req: hyper::Request<Incoming>) -> hyper::Response<Body> {
     let started = Instant::now();
+    // The client's side of an `attach` once it is hijacked.
+    let upgrade = hyper::upgrade::on(&mut req);
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
+    // What can change the daemon's state (and so is saved after).
+    let changes = !matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let engine = daemon.engine.clone();
     let uri = parts
         .uri
         .path_and_query()
@@ -146,59 +211,197 @@ async fn answer(
             return to_hyper(wire, None);
         }
     };
-    let api = move |status: u16| {
+    let api: ApiRecord = Box::new(move |status: u16| {
         json!({
             "api": {"method": method, "uri": uri, "status": status},
             "micros": started.elapsed().as_micros() as u64,
         })
-    };
-    if let Some(id) = waits_on(&engine, &request) {
-        // dockerd's wait handler sends its headers at once and the exit
-        // status when there is one: the CLI starts the container only
-        // after the headers came. FIXME(issue 17): the headers should come
-        // after AuthZReq; an authz denial of a wait is sent as a 200 whose
-        // body is the error.
-        tracing::debug!("waiting on container {id}");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let mut tx = tx;
-            // A client that hangs up (a detached `docker run` once the
-            // container started) ends the wait.
-            let router = Router::new(&engine);
-            let wire = tokio::select! {
-                wire = router.serve(request) => wire,
-                _ = tx.closed() => return,
-            };
-            if let Some(trace) = &trace {
-                write_records(trace, &engine, Some(api(wire.status)));
-            }
-            let _ = tx.send(Bytes::from(wire.body));
-        });
-        let head = WireResponse::flushed_head();
-        let body = futures_util::stream::once(async move {
-            Ok::<_, Infallible>(Frame::data(rx.await.unwrap_or_default()))
-        });
-        return to_hyper(head, Some(StreamBody::new(body).boxed()));
+    });
+    match streaming(&engine, &request) {
+        Some(Streaming::Wait(id)) => return wait(daemon, request, id, api).await,
+        Some(Streaming::Attach(id)) => return attach(daemon, request, id, upgrade, api).await,
+        None => {}
     }
     let wire = Router::new(&engine).serve(request).await;
-    if let Some(trace) = &trace {
-        write_records(trace, &engine, Some(api(wire.status)));
-    }
+    daemon.after(Some(api(wire.status)), changes);
     to_hyper(wire, None)
 }
 
-/// The container a `POST /containers/{id}/wait` names, when it exists (a
+/// A request whose answer outlives its handler's first bytes.
+enum Streaming {
+    /// `POST /containers/{id}/wait`, of this container (full ID).
+    Wait(String),
+    /// `POST /containers/{id}/attach`, of this container (full ID).
+    Attach(String),
+}
+
+/// Whether `req` streams: a wait or an attach of an existing container (a
 /// missing one is answered at once, with dockerd's 404).
-fn waits_on(engine: &Engine, req: &ApiRequest) -> Option<String> {
-    // Routed here only when it can be a wait: the router routes every
-    // request again, and most are not waits.
-    if req.method != "POST" || !req.path().ends_with("/wait") {
+fn streaming(engine: &Engine, req: &ApiRequest) -> Option<Streaming> {
+    // The router routes every request again, and most do not stream.
+    if req.method != "POST" || !(req.path().ends_with("/wait") || req.path().ends_with("/attach")) {
         return None;
     }
     match route(&req.method, &req.uri) {
-        Ok(Route::ContainerWait { id }) if engine.container_state(&id).is_ok() => Some(id),
+        Ok(Route::ContainerWait { id }) => engine.container_id(&id).ok().map(Streaming::Wait),
+        Ok(Route::ContainerAttach { id }) => engine.container_id(&id).ok().map(Streaming::Attach),
         _ => None,
     }
+}
+
+/// What the trace records of an API request, given its status.
+type ApiRecord = Box<dyn FnOnce(u16) -> serde_json::Value + Send>;
+
+/// `wait`: dockerd's handler sends its headers (after `AuthZReq`) and the
+/// exit status when there is one — the CLI starts the container only after
+/// the headers came. `AuthZRes` follows the exit and sees nothing of the
+/// answer. A client that hangs up (a detached `docker run` once the
+/// container started) ends the wait.
+async fn wait(
+    daemon: Daemon,
+    request: ApiRequest,
+    id: String,
+    api: ApiRecord,
+) -> hyper::Response<Body> {
+    // Ok: the head, the body follows; Err: the whole answer.
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<WireResponse, WireResponse>>();
+    let (body_tx, body_rx) = tokio::sync::oneshot::channel::<Bytes>();
+    tokio::spawn(async move {
+        let mut body_tx = body_tx;
+        let engine = daemon.engine.clone();
+        let exchange = match Router::new(&engine).open(request).await {
+            Ok(exchange) => exchange,
+            Err(e) => {
+                let wire = WireResponse::error(&e);
+                daemon.after(Some(api(wire.status)), false);
+                let _ = head_tx.send(Err(wire));
+                return;
+            }
+        };
+        let _ = head_tx.send(Ok(WireResponse::flushed_head()));
+        let result = tokio::select! {
+            result = exchange.run() => result,
+            _ = body_tx.closed() => {
+                exchange.hang_up().await;
+                daemon.after(Some(api(200)), true);
+                return;
+            }
+        };
+        daemon.attached.none_open(&id).await;
+        let wire = match exchange.close(result).await {
+            Ok(resp) => resp.to_wire(false),
+            Err(e) => WireResponse::error(&e),
+        };
+        daemon.after(Some(api(wire.status)), true);
+        let _ = body_tx.send(Bytes::from(wire.body));
+    });
+    let head = match head_rx.await {
+        Ok(Ok(head)) => head,
+        Ok(Err(whole)) => return to_hyper(whole, None),
+        Err(_) => {
+            return to_hyper(
+                WireResponse::error(&EngineError::system("wait ended")),
+                None,
+            )
+        }
+    };
+    let body = futures_util::stream::once(async move {
+        Ok::<_, Infallible>(Frame::data(body_rx.await.unwrap_or_default()))
+    });
+    to_hyper(head, Some(StreamBody::new(body).boxed()))
+}
+
+/// `attach`: the connection is hijacked (101 for a client that asked for
+/// the upgrade) and the stream — empty: containers run no processes — ends
+/// when the run the client follows ends (or the container goes). `AuthZRes`
+/// comes then, as dockerd's middleware sees the handler return only then.
+async fn attach(
+    daemon: Daemon,
+    request: ApiRequest,
+    id: String,
+    upgrade: hyper::upgrade::OnUpgrade,
+    api: ApiRecord,
+) -> hyper::Response<Body> {
+    let upgrading = request.header_value("Upgrade").is_some();
+    // `stream=1` follows the container's output; without it the answer is
+    // the logs asked for (there are none) and ends at once.
+    // (dockerd's BoolValue: anything but empty, 0, no, false, none.)
+    let follows = request.query().split('&').any(|pair| {
+        pair.split_once('=').is_some_and(|(k, v)| {
+            k == "stream"
+                && !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "" | "0" | "no" | "false" | "none"
+                )
+        })
+    });
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<WireResponse, WireResponse>>();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let engine = daemon.engine.clone();
+        let exchange = match Router::new(&engine).open(request).await {
+            Ok(exchange) => exchange,
+            Err(e) => {
+                let wire = WireResponse::error(&e);
+                daemon.after(Some(api(wire.status)), false);
+                let _ = head_tx.send(Err(wire));
+                return;
+            }
+        };
+        let resp = match exchange.run().await {
+            Ok(resp) if resp.client_status() == 101 => resp,
+            other => {
+                let wire = match exchange.close(other).await {
+                    Ok(resp) => resp.to_wire(false),
+                    Err(e) => WireResponse::error(&e),
+                };
+                daemon.after(Some(api(wire.status)), false);
+                let _ = head_tx.send(Err(wire));
+                return;
+            }
+        };
+        let mut head = resp.to_wire(false);
+        if !upgrading {
+            // Without the upgrade dockerd still takes the connection over,
+            // after a plain 200.
+            head.status = 200;
+            head.headers
+                .retain(|(n, _)| n != "Connection" && n != "Upgrade");
+        }
+        daemon.attached.opened(&id);
+        let _ = head_tx.send(Ok(head));
+        // The client's connection, held until the stream ends. The docker
+        // CLI closes its writing side at once even without stdin: that is
+        // no hang-up, and dockerd too streams on until the run ends.
+        let held = if upgrading { upgrade.await.ok() } else { None };
+        if follows {
+            engine.container_attach_end(&id).await;
+        }
+        let _ = exchange.close(Ok(resp)).await;
+        daemon.attached.closed(&id);
+        daemon.after(Some(api(if upgrading { 101 } else { 200 })), true);
+        drop(held);
+        drop(end_tx);
+    });
+    let head = match head_rx.await {
+        Ok(Ok(head)) => head,
+        Ok(Err(whole)) => return to_hyper(whole, None),
+        Err(_) => {
+            return to_hyper(
+                WireResponse::error(&EngineError::system("attach ended")),
+                None,
+            )
+        }
+    };
+    if upgrading {
+        // The stream ends when the task drops the connection.
+        return to_hyper(head, None);
+    }
+    let body = futures_util::stream::once(async move {
+        let _ = end_rx.await;
+        Ok::<_, Infallible>(Frame::data(Bytes::new()))
+    });
+    to_hyper(head, Some(StreamBody::new(body).boxed()))
 }
 
 /// The wire response as hyper sends it; hyper writes the length headers

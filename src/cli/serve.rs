@@ -5,6 +5,7 @@ use super::RootsArgs;
 use crate::serve::Listener;
 use clap::Args;
 use drydock_engine::clock::TokioClock;
+use drydock_engine::daemon::persist::DataRoot;
 use drydock_engine::daemon::{Engine, EngineConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +25,10 @@ pub struct ServeArgs {
     /// An authorization plugin every request goes through; repeat it for a chain.
     #[arg(long = "authorization-plugin", value_name = "NAME")]
     authorization_plugins: Vec<String>,
+    /// Keep the daemon's state (volumes, containers, networks) in DIR: a
+    /// daemon started again on it restores them as dockerd does.
+    #[arg(long = "data-root", value_name = "DIR")]
+    data_root: Option<PathBuf>,
     /// Write every plugin call and API request as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
@@ -50,6 +55,18 @@ pub async fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
         seed: args.seed,
     }));
     engine.set_authorization_plugins(args.authorization_plugins);
+    let data_root = match &args.data_root {
+        None => None,
+        Some(dir) => {
+            let (root, saved) =
+                DataRoot::open(dir).map_err(|e| anyhow::anyhow!("--data-root: {e}"))?;
+            engine
+                .boot(saved, root.boots())
+                .await
+                .map_err(|e| anyhow::anyhow!("the daemon did not start: {}", e.message))?;
+            Some(Arc::new(root))
+        }
+    };
     // Several clients share this daemon: a wait on a created container
     // lasts until another request starts it, as on dockerd.
     engine.set_waits_block(true);
@@ -86,7 +103,13 @@ pub async fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
         writeln!(out, "export DOCKER_HOST={first}")?;
         out.flush()?;
     }
-    crate::serve::serve(engine, listeners, trace, shutdown).await;
+    let daemon = crate::serve::Daemon {
+        engine,
+        trace,
+        data_root,
+        attached: Default::default(),
+    };
+    crate::serve::serve(daemon, listeners, shutdown).await;
     for socket in sockets {
         let _ = std::fs::remove_file(socket);
     }

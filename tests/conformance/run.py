@@ -26,6 +26,9 @@ Exit status 0 only if nothing differs. Needs root (the sandbox does); parallel s
     sudo python3 tests/conformance/run.py scenarios/ipam/run-network.scenario
     python3 tests/conformance/run.py --list                 # what would be replayed, and why not
     sudo python3 tests/conformance/run.py --update          # record into tests/golden/conformance (commit them)
+    python3 tests/conformance/run.py --engine serve         # the same through the real docker CLI against
+                                                            # `drydock serve`: its plugin calls must equal
+                                                            # `drydock run`'s (no root)
     python3 tests/conformance/run.py --compare-only         # compare the committed recordings, no dockerd
 """
 
@@ -50,6 +53,8 @@ ROOT = os.path.normpath(os.path.join(HERE, "../.."))
 RECPLUG = os.path.join(ROOT, "tests/golden/tools/recplug.py")
 COMMITTED = os.path.join(ROOT, "tests/golden/conformance")
 SANDBOX = os.environ.get("SANDBOX", os.path.join(ROOT, "tests/realdockerd/sandbox.sh"))
+# `--engine serve`: the same replay with `drydock serve` in place of dockerd (no root).
+SERVE_SANDBOX = os.path.join(HERE, "serve-sandbox.sh")
 DEFAULT_DIRS = ["scenarios/volume", "scenarios/authz", "scenarios/ipam"]
 # drydock's golden-volume kind reports Mountpoints under this directory; each replay keeps recplug's
 # volumes in a private directory and the trace is rewritten to it afterwards.
@@ -417,7 +422,15 @@ def main():
                     help="sandboxes' parent directory (default: %(default)s)")
     ap.add_argument("--record-only", action="store_true", help="record, do not compare")
     ap.add_argument("--jobs", "-j", type=int, default=3, help="sandboxes at a time (default: %(default)s)")
+    ap.add_argument("--engine", choices=["dockerd", "serve"], default="dockerd",
+                    help="what the docker CLI talks to: a real dockerd sandbox, or `drydock serve` "
+                         "(default: %(default)s)")
     args = ap.parse_args()
+    if args.engine == "serve":
+        global SANDBOX
+        SANDBOX = SERVE_SANDBOX
+        if args.update:
+            sys.exit("conformance: --update records real dockerd only, not --engine serve")
 
     scenarios = [Scenario(p) for p in scenario_paths(args.paths)]
     todo = [s for s in scenarios if s.reason is None]
@@ -429,7 +442,7 @@ def main():
     if args.compare_only:
         out = COMMITTED
     else:
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 and args.engine == "dockerd":
             sys.exit("conformance: recording needs root (the dockerd sandbox does); --compare-only does not")
         os.makedirs(args.work, exist_ok=True)
         out = COMMITTED if args.update else (args.out or tempfile.mkdtemp(prefix="recordings-", dir=args.work))

@@ -41,8 +41,13 @@ fn wait_for(path: &Path) {
 /// Starts `drydock serve` listening on `hosts`, its plugin directories and
 /// trace in `dir`; the `DOCKER_HOST` it printed.
 fn start_serve(dir: &Path, hosts: &[String]) -> (Child, String) {
+    start_serve_with(dir, hosts, &[])
+}
+
+/// [`start_serve`] with more options.
+fn start_serve_with(dir: &Path, hosts: &[String], options: &[&str]) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
-    cmd.arg("serve");
+    cmd.arg("serve").args(options);
     for host in hosts {
         cmd.arg("-H").arg(host);
     }
@@ -433,4 +438,147 @@ print([x.name for x in client.containers.list(all=True)])
         (2, 2),
         "{calls:?}"
     );
+}
+
+/// A POST with a JSON body (connection closed after it).
+fn post(socket: &Path, path: &str, body: &str) -> String {
+    raw(
+        socket,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn get(socket: &Path, path: &str) -> String {
+    raw(
+        socket,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// The VolumeDriver calls in a trace file, as `method name`.
+fn traced_volume_calls(trace: &Path) -> Vec<String> {
+    std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| {
+            v["method"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("VolumeDriver."))
+        })
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["method"].as_str().unwrap(),
+                v["request"]["Name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_daemon_started_on_its_data_root_restores_what_the_last_one_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data-root");
+    let root_arg = root.to_str().unwrap().to_owned();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let plugin_socket = dir.path().join("run/dryvol.sock");
+    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
+        .arg(dir.path().join("vol-state"))
+        .arg("--socket")
+        .arg(&plugin_socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&plugin_socket);
+    let unix = format!("unix://{}", dir.path().join("d.sock").display());
+    let socket = dir.path().join("d.sock");
+
+    // The first daemon: a plugin volume, a container using it, running;
+    // then it dies without stopping anything (SIGKILL).
+    let (mut first, _) = start_serve_with(
+        dir.path(),
+        std::slice::from_ref(&unix),
+        &["--data-root", &root_arg],
+    );
+    wait_for(&socket);
+    let created = post(
+        &socket,
+        "/v1.41/volumes/create",
+        r#"{"Name":"v1","Driver":"dryvol"}"#,
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let created = post(
+        &socket,
+        "/v1.41/containers/create?name=c1",
+        r#"{"Image":"bb:latest","Cmd":["sleep","9"],"HostConfig":{"Binds":["v1:/data"]}}"#,
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let started = post(&socket, "/v1.41/containers/c1/start", "");
+    assert!(started.starts_with("HTTP/1.1 204"), "{started}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let _ = std::fs::remove_file(&socket);
+
+    // The second finds them: a Get for the stored volume and one for the
+    // container's mount point at start-up, the container stopped.
+    let (second, _) = start_serve_with(
+        dir.path(),
+        std::slice::from_ref(&unix),
+        &["--data-root", &root_arg],
+    );
+    let mut second = Served {
+        child: second,
+        socket: socket.clone(),
+    };
+    wait_for(&socket);
+    let listed = get(&socket, "/v1.41/containers/json?all=1");
+    assert!(listed.contains(r#""Names":["/c1"]"#), "{listed}");
+    assert!(listed.contains(r#""State":"exited""#), "{listed}");
+    let volume = get(&socket, "/v1.41/volumes/v1");
+    assert!(volume.starts_with("HTTP/1.1 200"), "{volume}");
+    assert!(volume.contains(r#""Driver":"dryvol""#), "{volume}");
+    // (The trace file starts again with each daemon.)
+    let calls = traced_volume_calls(&dir.path().join("trace.jsonl"));
+    assert_eq!(calls[0], "VolumeDriver.Capabilities ", "{calls:?}");
+    assert_eq!(
+        calls[1..3],
+        ["VolumeDriver.Get v1", "VolumeDriver.Get v1"],
+        "restore: a Get per stored volume, then per mount point: {calls:?}"
+    );
+    // New IDs do not repeat the first daemon's.
+    let again = post(
+        &socket,
+        "/v1.41/containers/create",
+        r#"{"Image":"bb:latest","Cmd":["true"]}"#,
+    );
+    assert!(again.starts_with("HTTP/1.1 201"), "{again}");
+    let listed = get(&socket, "/v1.41/containers/json?all=1");
+    assert_eq!(listed.matches(r#""Id":"#).count(), 2, "{listed}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(second.child.wait().unwrap().success());
+
+    // A state file that is not one: the daemon does not start, and says
+    // which file and where.
+    let state = root.join("drydock-state.json");
+    let saved = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, &saved[..saved.len() / 2]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["serve", "-H", &unix, "--data-root", &root_arg])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:1:", state.display())), "{err}");
+    assert!(err.contains("not a drydock state file"), "{err}");
+    let _ = plugin.kill();
+    let _ = plugin.wait();
 }

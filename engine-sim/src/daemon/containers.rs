@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// A `-v` argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountSpec {
     /// Volume name; `None` for an anonymous volume (`-v /path`).
     pub source: Option<String>,
@@ -24,7 +24,7 @@ pub struct MountSpec {
 }
 
 /// What `docker create`/`docker run` asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerSpec {
     /// `--name`.
     pub name: Option<String>,
@@ -49,7 +49,7 @@ pub struct ContainerSpec {
 }
 
 /// `HostConfig.RestartPolicy` (`Name` and `MaximumRetryCount`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RestartPolicy {
     /// `no`: never restarted.
     No,
@@ -103,7 +103,7 @@ impl RestartPolicy {
 }
 
 /// Lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ContainerState {
     /// Created, never started.
     Created,
@@ -125,7 +125,7 @@ impl ContainerState {
 }
 
 /// A mount point of a container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct MountPoint {
     /// Volume name.
     name: String,
@@ -141,7 +141,7 @@ struct MountPoint {
     active: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Container {
     id: String,
     name: String,
@@ -157,6 +157,10 @@ struct Container {
     /// A client attached to its output (a foreground `docker run`): its
     /// command then runs to completion as soon as it starts and is waited on.
     attached: bool,
+    /// How many times it was started (an attached client's stream ends when
+    /// the run it followed ends).
+    #[serde(default)]
+    starts: u64,
     /// When it was created (RFC 3339).
     created: String,
 }
@@ -208,6 +212,13 @@ pub struct ContainerSummary {
     pub state: ContainerState,
     /// Creation time (RFC 3339).
     pub created: String,
+}
+
+/// The container table as `--data-root` keeps it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedContainers {
+    containers: Vec<Container>,
+    seq: u64,
 }
 
 /// The container table.
@@ -414,6 +425,7 @@ impl Engine {
                     seq,
                     manually_stopped: false,
                     attached: false,
+                    starts: 0,
                     created: super::networks::created_now(),
                 },
             );
@@ -582,6 +594,7 @@ impl Engine {
         self.with_container(id, |c| {
             c.state = ContainerState::Running;
             c.manually_stopped = false;
+            c.starts += 1;
         });
         self.containers.changed.notify_waiters();
         Ok(())
@@ -727,6 +740,33 @@ impl Engine {
         let id = self.resolve(name_or_id)?;
         self.with_container(&id, |c| c.attached = true);
         Ok(())
+    }
+
+    /// Until an attached client's stream ends: when the container's current
+    /// run ends, or (not running now) the next one; or when it is removed.
+    pub async fn container_attach_end(&self, id: &str) {
+        let attached_at = self.with_container(id, |c| (c.state, c.starts));
+        let Some((state, starts)) = attached_at else {
+            return;
+        };
+        // The run the client follows: this one, or the next.
+        let follows = if state == ContainerState::Running {
+            starts
+        } else {
+            starts + 1
+        };
+        loop {
+            let changed = self.containers.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.with_container(id, |c| (c.state, c.starts)) {
+                None => return,
+                Some((ContainerState::Running, _)) => {}
+                Some((_, n)) if n >= follows => return,
+                Some(_) => {}
+            }
+            changed.await;
+        }
     }
 
     /// A foreground `docker run`: create, start, let the command finish, and
@@ -886,6 +926,40 @@ impl Engine {
                 tracing::warn!("failed to restart container {id}: {}", e.message);
             }
         }
+    }
+
+    /// The container table as the daemon keeps it on disk.
+    pub(crate) fn saved_containers(&self) -> SavedContainers {
+        SavedContainers {
+            containers: self
+                .containers
+                .by_id
+                .lock()
+                .expect("containers lock")
+                .values()
+                .cloned()
+                .collect(),
+            seq: *self.containers.seq.lock().expect("seq lock"),
+        }
+    }
+
+    /// A new daemon's container table, from what the last one kept. A
+    /// container that was running (the last daemon died without stopping it)
+    /// is loaded as the daemon's stop leaves it, its mounts forgotten.
+    pub(crate) fn load_containers(&self, saved: SavedContainers) {
+        let mut table = self.containers.by_id.lock().expect("containers lock");
+        table.clear();
+        for mut c in saved.containers {
+            if c.state == ContainerState::Running {
+                c.state = ContainerState::Exited(143);
+            }
+            for mp in c.mounts.values_mut() {
+                mp.id = None;
+                mp.active = 0;
+            }
+            table.insert(c.id.clone(), c);
+        }
+        *self.containers.seq.lock().expect("seq lock") = saved.seq;
     }
 
     /// Daemon start: each container's mount points look their volume up again

@@ -24,6 +24,7 @@ pub mod authz;
 pub mod containers;
 pub mod errdefs;
 pub mod networks;
+pub mod persist;
 pub mod volumes;
 
 use crate::clock::Clock;

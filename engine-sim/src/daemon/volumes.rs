@@ -50,7 +50,7 @@ pub struct VolumeInfo {
 }
 
 /// What dockerd persists per volume in `metadata.db`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {
     /// Driver name; empty when unknown.
     pub driver: String,
@@ -337,8 +337,11 @@ fn check_created_at(v: &WireVolume) -> Result<(), DriverError> {
 /// The built-in `local` driver, simulated in memory (it makes no plugin calls).
 #[derive(Debug, Default)]
 pub struct LocalDriver {
-    volumes: Mutex<BTreeMap<String, Option<BTreeMap<String, String>>>>,
+    volumes: Mutex<LocalVolumes>,
 }
+
+/// The built-in driver's volumes: name → options.
+pub(crate) type LocalVolumes = BTreeMap<String, Option<BTreeMap<String, String>>>;
 
 impl LocalDriver {
     fn path(&self, name: &str) -> String {
@@ -496,6 +499,18 @@ impl VolumeStore {
     /// The metadata (for persistence across a simulated restart).
     pub fn metadata(&self) -> BTreeMap<String, Meta> {
         self.st().meta.clone()
+    }
+
+    /// What survives the daemon: the metadata and the built-in driver's volumes.
+    pub(crate) fn saved(&self) -> (BTreeMap<String, Meta>, LocalVolumes) {
+        let local = self.local.volumes.lock().expect("local lock").clone();
+        (self.metadata(), local)
+    }
+
+    /// A new daemon's store, holding what [`VolumeStore::saved`] gave.
+    pub(crate) fn load(&self, meta: BTreeMap<String, Meta>, local: LocalVolumes) {
+        self.st().meta = meta;
+        *self.local.volumes.lock().expect("local lock") = local;
     }
 
     /// Drops everything but the metadata, as a daemon restart does, and forgets

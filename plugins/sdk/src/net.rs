@@ -215,6 +215,22 @@ impl Prefixed {
     }
 }
 
+/// Written as text (`10.0.0.1/24`), as it travels in the protocols.
+impl serde::Serialize for Prefixed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Prefixed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Prefixed::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("not an address with a prefix: {text}"))
+        })
+    }
+}
+
 impl fmt::Display for Prefixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)

@@ -77,7 +77,7 @@ struct Drivers {
 }
 
 /// One pool of a network and what was allocated from it at create time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct PoolData {
     pool_id: String,
     address_space: String,
@@ -93,7 +93,7 @@ struct PoolData {
 }
 
 /// A container's endpoint on a network, while the container runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Endpoint {
     id: String,
     /// (PoolID, CIDR) per family.
@@ -104,7 +104,7 @@ struct Endpoint {
 }
 
 /// A container configured on a network (`--network`, `network connect`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Attachment {
     container_name: String,
     /// `--ip`.
@@ -114,7 +114,7 @@ struct Attachment {
     seq: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Network {
     id: String,
     name: String,
@@ -136,9 +136,17 @@ struct Network {
 }
 
 /// The built-in allocator's pools (`LocalDefault/CIDR` → held addresses).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Builtin {
     pools: BTreeMap<String, (Cidr, Option<Cidr>, BTreeSet<u128>)>,
+}
+
+/// The networks as `--data-root` keeps them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedNetworks {
+    networks: Vec<Network>,
+    builtin: Builtin,
+    seq: u64,
 }
 
 /// The daemon's networks.
@@ -293,7 +301,7 @@ pub struct ContainerEndpoint {
 /// One IPAM config of a network (an `IPAMConfig` of the API: one
 /// `--subnet` with its gateway, range and aux addresses; all empty: a pool
 /// of the IPAM driver's choosing).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubnetConfig {
     /// `Subnet`.
     pub subnet: String,
@@ -356,6 +364,32 @@ fn internal(msg: impl Into<String>) -> EngineError {
 }
 
 impl Engine {
+    /// The networks as the daemon keeps them on disk.
+    pub(crate) fn saved_networks(&self) -> SavedNetworks {
+        SavedNetworks {
+            networks: self.net_lock().values().cloned().collect(),
+            builtin: self.networks.builtin.lock().expect("builtin lock").clone(),
+            seq: *self.networks.seq.lock().expect("seq lock"),
+        }
+    }
+
+    /// A new daemon's networks, from what the last one kept; endpoints of
+    /// containers that ran are gone with that daemon (their addresses are
+    /// not held: the loaded allocator state is as the daemon's stop left it
+    /// whenever it stopped cleanly).
+    pub(crate) fn load_networks(&self, saved: SavedNetworks) {
+        let mut table = self.net_lock();
+        table.clear();
+        for mut n in saved.networks {
+            for a in n.attached.values_mut() {
+                a.endpoint = None;
+            }
+            table.insert(n.id.clone(), n);
+        }
+        *self.networks.builtin.lock().expect("builtin lock") = saved.builtin;
+        *self.networks.seq.lock().expect("seq lock") = saved.seq;
+    }
+
     fn net_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Network>> {
         self.networks.table.lock().expect("networks lock")
     }
