@@ -16,9 +16,11 @@ mod it {
     mod hardening;
     mod late_plugin;
     mod layering;
+    mod pytest_example;
     mod record;
     mod run_stream;
     mod scenarios;
     mod serve;
     mod shard;
+    mod swagger;
 }

@@ -37,7 +37,7 @@ pub(crate) async fn dispatch(
             engine.volumes().remove(name, q.bool("force")).await?;
             Ok(ApiResponse::empty(204))
         }
-        Route::VolumePrune => volume_prune(engine).await,
+        Route::VolumePrune => volume_prune(engine, &q).await,
         Route::ContainerList => Ok(ApiResponse::json(200, ps_json(engine, q.bool("all")))),
         Route::ContainerCreate => {
             let body: types::ContainerCreate = decode(req, "container.Config", ErrorKind::System)?;
@@ -299,23 +299,36 @@ async fn volume_list(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, Engi
     Ok(ApiResponse::json(200, body))
 }
 
-/// 20.10 prunes only unused `local` volumes; plugins see nothing but the
-/// scan/activation side effect of listing drivers.
-async fn volume_prune(engine: &Engine) -> Result<ApiResponse, EngineError> {
+/// 20.10 prunes only unused `local` volumes (those with the labels the
+/// `label` filters name, and without those `label!` names); plugins see
+/// nothing but the scan/activation side effect of listing drivers.
+async fn volume_prune(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, EngineError> {
+    let filters = q.filters()?;
+    if let Some((key, _)) = filters
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "label" | "label!"))
+    {
+        return Err(EngineError::invalid(format!("Invalid filter '{key}'")));
+    }
+    let (required, refused): (Vec<_>, Vec<_>) =
+        filters.into_iter().partition(|(k, _)| k == "label");
     let (vols, _) = engine.volumes().list(Some("local")).await?;
     let _ = engine.volumes().all_drivers().await;
     let mut removed = Vec::new();
     for v in vols {
-        if engine.volumes().refs(&v.name).is_empty()
+        let labelled = |wanted: &(String, String)| {
+            volume_matches(engine, &v, &[("label".to_owned(), wanted.1.clone())])
+        };
+        if required.iter().all(labelled)
+            && !refused.iter().any(labelled)
+            && engine.volumes().refs(&v.name).is_empty()
             && engine.volumes().remove(&v.name, false).await.is_ok()
         {
             removed.push(v.name);
         }
     }
-    let body = json!({
-        "VolumesDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
-        "SpaceReclaimed": 0,
-    });
+    // An empty list, not null (unlike the container and network prunes).
+    let body = json!({"VolumesDeleted": removed, "SpaceReclaimed": 0});
     Ok(ApiResponse::json(200, body))
 }
 
