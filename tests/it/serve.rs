@@ -582,3 +582,140 @@ fn a_daemon_started_on_its_data_root_restores_what_the_last_one_left() {
     let _ = plugin.kill();
     let _ = plugin.wait();
 }
+
+/// `(plugin, method, request)` of each plugin call, per command of a
+/// recording (`{"mark": …}` lines start a command), mount and endpoint IDs
+/// masked; per plugin, in the order it was called (which plugin a daemon
+/// activates first is not fixed).
+type CallsByStep =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>;
+
+fn calls_by_step(
+    lines: impl Iterator<Item = Value>,
+    mark_of: impl Fn(&Value) -> Option<String>,
+) -> CallsByStep {
+    let mut out = CallsByStep::new();
+    let mut step = String::from("#boot");
+    for line in lines {
+        if let Some(mark) = mark_of(&line) {
+            step = mark;
+            continue;
+        }
+        let (Some(plugin), Some(method)) = (line["plugin"].as_str(), line["method"].as_str())
+        else {
+            continue;
+        };
+        let mut request = line["request"].clone();
+        if let Some(obj) = request.as_object_mut() {
+            for key in ["ID", "EndpointID"] {
+                if obj.contains_key(key) {
+                    obj.insert(key.into(), Value::from("<id>"));
+                }
+            }
+        }
+        out.entry(step.clone())
+            .or_default()
+            .entry(plugin.to_owned())
+            .or_default()
+            .push(format!("{method} {request}"));
+    }
+    out
+}
+
+#[test]
+fn docker_compose_up_and_down_make_the_plugin_calls_a_real_dockerd_made() {
+    let test = "serve::docker_compose_up_and_down_make_the_plugin_calls_a_real_dockerd_made";
+    let Some(compose) = external::require(
+        test,
+        &["docker-compose"],
+        "apt-get install docker-compose (or pip install docker-compose)",
+    ) else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = root.join("tests/golden/compose/compose.yml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let mut plugins = Vec::new();
+    for (kind, name) in [("volume", "dryvol"), ("ipam", "dryipam")] {
+        let socket = dir.path().join(format!("run/{name}.sock"));
+        plugins.push(
+            Command::new(env!("CARGO_BIN_EXE_drydock"))
+                .args(["plugin", kind, "--name", name, "--state-dir"])
+                .arg(dir.path().join(format!("state-{name}")))
+                .arg("--socket")
+                .arg(&socket)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(&socket);
+    }
+    let served = serve(dir.path());
+    wait_for(&served.socket);
+    let trace = dir.path().join("trace.jsonl");
+    let mut marks = Vec::new();
+    for step in ["up", "down"] {
+        // The trace so far, to tell this command's calls from the last's.
+        marks.push((
+            std::fs::read_to_string(&trace).unwrap().lines().count(),
+            step,
+        ));
+        let args: &[&str] = if step == "up" {
+            &["up", "-d"]
+        } else {
+            &["down", "-v"]
+        };
+        let out = Command::new(&compose)
+            .args(["-p", "ddc", "-f"])
+            .arg(&file)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", served.socket.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker-compose {step}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines: Vec<Value> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for (at, step) in &marks {
+            if *at == i {
+                lines.push(serde_json::json!({"mark": step}));
+            }
+        }
+        lines.push(serde_json::from_str(line).unwrap());
+    }
+    let ours = calls_by_step(lines.into_iter(), |v| v["mark"].as_str().map(str::to_owned));
+    let recorded =
+        std::fs::read_to_string(root.join("tests/golden/compose/real-dockerd.jsonl")).unwrap();
+    let real = calls_by_step(
+        recorded
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        |v| v["mark"].as_str().map(str::to_owned),
+    );
+    for step in ["up", "down"] {
+        let volume_calls = real
+            .get(step)
+            .and_then(|p| p.get("dryvol"))
+            .map_or(0, Vec::len);
+        assert!(
+            volume_calls >= 3,
+            "the recording has dryvol calls for {step}: {real:?}"
+        );
+        assert_eq!(
+            ours.get(step),
+            real.get(step),
+            "plugin calls of docker-compose {step}: drydock serve (left) vs the real dockerd recording (right)"
+        );
+    }
+    for mut p in plugins {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}

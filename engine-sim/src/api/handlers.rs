@@ -5,9 +5,10 @@
 use super::gojson::{self, Scan};
 use super::http::{is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
+use super::system;
 use super::types;
 use crate::daemon::containers::{
-    ContainerDetails, ContainerSpec, ContainerState, MountSpec, RestartPolicy,
+    parse_signal, ContainerDetails, ContainerSpec, ContainerState, MountSpec, RestartPolicy,
 };
 use crate::daemon::networks::ContainerEndpoint;
 use crate::daemon::networks::{NetworkConfig, SubnetConfig};
@@ -38,7 +39,7 @@ pub(crate) async fn dispatch(
             Ok(ApiResponse::empty(204))
         }
         Route::VolumePrune => volume_prune(engine, &q).await,
-        Route::ContainerList => Ok(ApiResponse::json(200, ps_json(engine, q.bool("all")))),
+        Route::ContainerList => Ok(ApiResponse::json(200, ps_json(engine, &q)?)),
         Route::ContainerCreate => {
             let body: types::ContainerCreate = decode(req, "container.Config", ErrorKind::System)?;
             let spec = container_spec(q.get("name").map(|n| n.into_owned()), body)?;
@@ -66,9 +67,62 @@ pub(crate) async fn dispatch(
             Ok(ApiResponse::empty(if running { 204 } else { 304 }))
         }
         Route::ContainerKill { id } => {
-            engine.container_kill(id).await?;
+            let signal = match q.get("signal").filter(|s| !s.is_empty()) {
+                Some(s) => parse_signal(&s)?,
+                None => 9,
+            };
+            engine.container_signal(id, signal).await?;
             Ok(ApiResponse::empty(204))
         }
+        Route::ContainerPause { id, pause } => {
+            engine.container_pause(id, *pause)?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::ContainerRename { id } => {
+            engine.container_rename(id, &q.get("name").unwrap_or_default())?;
+            Ok(ApiResponse::empty(204))
+        }
+        Route::ContainerUpdate { id } => {
+            engine.container_id(id)?;
+            let body: types::ContainerUpdate = decode(req, "container.UpdateConfig", ErrorKind::System)?;
+            let retries = u32::try_from(body.restart_policy.maximum_retry_count).unwrap_or(0);
+            let restart = RestartPolicy::parse(&body.restart_policy.name, retries)?;
+            engine.container_update_restart(id, restart)?;
+            Ok(ApiResponse::json(200, json!({"Warnings": null})))
+        }
+        Route::ContainerPrune => {
+            let removed = engine.container_prune().await;
+            Ok(ApiResponse::json(
+                200,
+                json!({
+                    "ContainersDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
+                    "SpaceReclaimed": 0,
+                }),
+            ))
+        }
+        Route::NetworkPrune => {
+            let removed = engine.network_prune().await;
+            Ok(ApiResponse::json(
+                200,
+                json!({"NetworksDeleted": if removed.is_empty() { Value::Null } else { json!(removed) }}),
+            ))
+        }
+        Route::Info => Ok(system::info(engine)),
+        Route::SystemDf => system::system_df(engine).await,
+        Route::PluginList => Ok(ApiResponse::json(200, json!([]))),
+        Route::ImageList => Ok(system::image_list(engine)),
+        Route::ImageInspect { name } => system::image_inspect(engine, name),
+        Route::ImageCreate => {
+            system::image_create(engine, q.get("fromImage").as_deref(), q.get("tag").as_deref())
+        }
+        Route::NotSimulated { what } => Err(EngineError::new(
+            ErrorKind::NotImplemented,
+            format!("drydock does not simulate {what}"),
+        )),
+        Route::NotSwarmManager => Err(EngineError::new(
+            ErrorKind::Unavailable,
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        )),
         Route::ContainerRestart { id } => {
             engine.container_restart(id).await?;
             Ok(ApiResponse::empty(204))
@@ -517,7 +571,7 @@ fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Valu
             "Cmd": spec.cmd,
             "Image": spec.image,
             "Volumes": if anonymous.is_empty() { Value::Null } else { Value::Object(anonymous) },
-            "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": {},
+            "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": spec.labels,
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
@@ -531,35 +585,84 @@ fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Valu
 }
 
 /// `GET /containers/json`: the summaries, newest first.
-fn ps_json(engine: &Engine, all: bool) -> Value {
-    Value::Array(
-        engine
-            .container_list(all)
-            .into_iter()
-            .map(|c| {
-                let state = c.state.name();
-                let status = match c.state {
-                    ContainerState::Created => "Created".to_owned(),
-                    ContainerState::Running => "Up".to_owned(),
-                    ContainerState::Exited(code) => format!("Exited ({code})"),
-                };
-                let created = time::OffsetDateTime::parse(
-                    &c.created,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map_or(0, |t| t.unix_timestamp());
-                json!({
-                    "Id": c.id,
-                    "Names": [format!("/{}", c.name)],
-                    "Created": created,
-                    "Image": c.image,
-                    "Command": c.command,
-                    "State": state,
-                    "Status": status,
-                })
+/// `GET /containers/json`: running containers (all with `all`), newest
+/// first, kept by the `filters` dockerd 20.10 knows best: `id`, `name`
+/// (a substring of the name), `label` (`KEY` or `KEY=VALUE`) and `status`.
+fn ps_json(engine: &Engine, q: &Query<'_>) -> Result<Value, EngineError> {
+    let filters = q.filters()?;
+    for (key, value) in &filters {
+        match key.as_str() {
+            "id" | "name" | "label" => {}
+            "status"
+                if matches!(
+                    value.as_str(),
+                    "created"
+                        | "restarting"
+                        | "running"
+                        | "removing"
+                        | "paused"
+                        | "exited"
+                        | "dead"
+                ) => {}
+            "status" => {
+                return Err(EngineError::invalid(format!(
+                    "Invalid filter 'status={value}'"
+                )))
+            }
+            // Filters dockerd knows and drydock does not model match nothing.
+            "ancestor" | "before" | "since" | "volume" | "network" | "publish" | "expose"
+            | "health" | "isolation" | "is-task" | "exited" => {}
+            other => return Err(EngineError::invalid(format!("Invalid filter '{other}'"))),
+        }
+    }
+    // A status filter lists stopped containers too.
+    let all = q.bool("all") || filters.iter().any(|(k, _)| k == "status");
+    let rows = engine
+        .container_list(all)
+        .into_iter()
+        .filter(|c| {
+            filters_match(&filters, |key, value| match key {
+                "id" => c.id.starts_with(value),
+                "name" => c.name.contains(value.trim_start_matches('/')),
+                "label" => match value.split_once('=') {
+                    Some((k, v)) => c.labels.get(k).is_some_and(|have| have == v),
+                    None => c.labels.contains_key(value),
+                },
+                "status" => match value {
+                    "paused" => c.paused,
+                    "running" => c.state == ContainerState::Running && !c.paused,
+                    other => c.state.name() == other,
+                },
+                _ => false,
             })
-            .collect(),
-    )
+        })
+        .map(|c| {
+            let state = if c.paused { "paused" } else { c.state.name() };
+            let status = match c.state {
+                ContainerState::Created => "Created".to_owned(),
+                ContainerState::Running if c.paused => "Up (Paused)".to_owned(),
+                ContainerState::Running => "Up".to_owned(),
+                ContainerState::Exited(code) => format!("Exited ({code})"),
+            };
+            let created = time::OffsetDateTime::parse(
+                &c.created,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_or(0, |t| t.unix_timestamp());
+            json!({
+                "Id": c.id,
+                "Names": [format!("/{}", c.name)],
+                "Created": created,
+                "Image": c.image,
+                "ImageID": crate::daemon::images::image_id(&c.image),
+                "Command": c.command,
+                "Labels": c.labels,
+                "State": state,
+                "Status": status,
+            })
+        })
+        .collect();
+    Ok(Value::Array(rows))
 }
 
 /// The daemon's container spec from the create request: binds (named
@@ -634,6 +737,7 @@ fn container_spec(
         ip,
         auto_remove: host.auto_remove,
         restart,
+        labels: body.labels,
     })
 }
 

@@ -12,7 +12,8 @@
 //!   what of them the authz chain sees.
 //! * [`router`] — routes, version prefixes, the daemon's versions.
 //! * [`middleware`] — the authz middleware and the request log.
-//! * [`handlers`] — one handler per route.
+//! * [`handlers`] — one handler per route; [`system`] — `/info`,
+//!   `/system/df`, `/plugins` and the images.
 //! * [`types`] — request bodies as dockerd's API types define them, decoded
 //!   as Go decodes them; [`gojson`] — Go's words for malformed JSON.
 
@@ -21,6 +22,7 @@ pub mod handlers;
 pub mod http;
 pub mod middleware;
 pub mod router;
+pub mod system;
 pub mod types;
 
 pub use http::{

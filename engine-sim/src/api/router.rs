@@ -77,6 +77,33 @@ pub enum Route {
     NetworkConnect { id: String },
     /// `POST /networks/{id}/disconnect`.
     NetworkDisconnect { id: String },
+    /// `POST /networks/prune`.
+    NetworkPrune,
+    /// `GET /info`.
+    Info,
+    /// `GET /system/df`.
+    SystemDf,
+    /// `GET /plugins` (managed plugins: none).
+    PluginList,
+    /// `GET /images/json`.
+    ImageList,
+    /// `GET /images/{name}/json` (the name may hold slashes).
+    ImageInspect { name: String },
+    /// `POST /images/create` (a pull, simulated).
+    ImageCreate,
+    /// `POST /containers/prune`.
+    ContainerPrune,
+    /// `POST /containers/{id}/rename`.
+    ContainerRename { id: String },
+    /// `POST /containers/{id}/update`.
+    ContainerUpdate { id: String },
+    /// `POST /containers/{id}/pause` and `/unpause` (`pause: false`).
+    ContainerPause { id: String, pause: bool },
+    /// An endpoint of dockerd's that drydock does not simulate, named for
+    /// the client (`exec`, `build`, `top`…).
+    NotSimulated { what: &'static str },
+    /// A swarm endpoint: this daemon is no swarm manager, as dockerd says.
+    NotSwarmManager,
 }
 
 /// The three archive endpoints of `docker cp`.
@@ -149,6 +176,21 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
         None => (None, &path[..]),
     };
     // At most four segments: no route has more.
+    // An image name may hold slashes (`library/busybox`): `/images/{name}/json`.
+    if let (Some(image), "GET") = (
+        rest.strip_prefix("/images/")
+            .and_then(|r| r.strip_suffix("/json")),
+        method,
+    ) {
+        if !image.is_empty() && image != "json" {
+            if let Some(version) = version {
+                check_version(version)?;
+            }
+            return Ok(Route::ImageInspect {
+                name: image.to_owned(),
+            });
+        }
+    }
     let mut parts = [""; 4];
     let mut n = 0;
     for part in rest.strip_prefix('/').ok_or_else(not_found)?.split('/') {
@@ -156,6 +198,7 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
         n += 1;
     }
     let name = |s: &str| s.to_owned();
+    let not = |what| Route::NotSimulated { what };
     let route = match (method, &parts[..n]) {
         ("OPTIONS", _) => Route::Options,
         ("GET" | "HEAD", ["_ping"]) => Route::Ping,
@@ -165,6 +208,48 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
         ("POST", ["volumes", "prune"]) => Route::VolumePrune,
         ("GET", ["volumes", n]) => Route::VolumeInspect { name: name(n) },
         ("DELETE", ["volumes", n]) => Route::VolumeRemove { name: name(n) },
+        ("GET", ["info"]) => Route::Info,
+        ("GET", ["system", "df"]) => Route::SystemDf,
+        ("GET", ["plugins"]) => Route::PluginList,
+        ("GET", ["images", "json"]) => Route::ImageList,
+        ("POST", ["images", "create"]) => Route::ImageCreate,
+        ("POST", ["containers", "prune"]) => Route::ContainerPrune,
+        ("POST", ["networks", "prune"]) => Route::NetworkPrune,
+        ("GET", ["events"]) => not("events (GET /events)"),
+        ("POST", ["build"]) => not("image builds (POST /build)"),
+        ("POST", ["exec", _, _]) | ("GET", ["exec", _, "json"]) => {
+            not("exec: its containers run no processes (/exec)")
+        }
+        ("GET", ["containers", _, "top"]) => {
+            not("processes: its containers run none (GET /containers/{id}/top)")
+        }
+        ("GET", ["containers", _, "stats"]) => {
+            not("resource usage: its containers run no processes (GET /containers/{id}/stats)")
+        }
+        ("GET", ["containers", _, "export"] | ["containers", _, "changes"]) => {
+            not("container filesystems (export, changes)")
+        }
+        ("POST", ["commit"]) => not("commits (POST /commit)"),
+        ("POST", ["auth"]) => not("registry logins (POST /auth)"),
+        ("GET", ["images", "search"]) => not("registry searches (GET /images/search)"),
+        ("POST", ["images", "load"]) | ("GET", ["images", "get"]) => {
+            not("image archives (docker load, docker save)")
+        }
+        ("POST", ["images", _, "push" | "tag"]) | ("GET", ["images", _, "history"]) => {
+            not("image push, tag and history")
+        }
+        ("DELETE", ["images", _]) | ("POST", ["images", "prune"]) => {
+            not("removing images (every image stays)")
+        }
+        (
+            _,
+            ["swarm", ..]
+            | ["nodes", ..]
+            | ["services", ..]
+            | ["tasks", ..]
+            | ["secrets", ..]
+            | ["configs", ..],
+        ) => Route::NotSwarmManager,
         ("GET", ["containers", "json"]) => Route::ContainerList,
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("DELETE", ["containers", c]) => Route::ContainerRemove { id: name(c) },
@@ -179,6 +264,12 @@ pub fn route(method: &str, uri: &str) -> Result<Route, RouteError> {
                 "restart" => Route::ContainerRestart { id },
                 "wait" => Route::ContainerWait { id },
                 "attach" => Route::ContainerAttach { id },
+                "rename" => Route::ContainerRename { id },
+                "update" => Route::ContainerUpdate { id },
+                "pause" => Route::ContainerPause { id, pause: true },
+                "unpause" => Route::ContainerPause { id, pause: false },
+                "exec" => not("exec: its containers run no processes (POST /containers/{id}/exec)"),
+                "resize" => not("terminals (POST /containers/{id}/resize)"),
                 _ => return Err(not_found()),
             }
         }

@@ -178,6 +178,18 @@ go_struct! {
         "HostConfig" as Nullable<HostConfig> => pub host_config: HostConfig,
         /// `NetworkingConfig`.
         "NetworkingConfig" as Nullable<NetworkingConfig> => pub networking_config: NetworkingConfig,
+        /// `Labels`.
+        "Labels" as Nullable<BTreeMap<String, String>> => pub labels: BTreeMap<String, String>,
+    }
+}
+
+go_struct! {
+    /// `POST /containers/{id}/update` (`container.UpdateConfig`): the
+    /// restart policy; resource limits are read and have no effect.
+    #[derive(Debug, Default)]
+    pub struct ContainerUpdate {
+        /// `RestartPolicy`.
+        "RestartPolicy" as Nullable<RestartPolicy> => pub restart_policy: RestartPolicy,
     }
 }
 
@@ -299,7 +311,7 @@ go_struct! {
         /// The IPAM driver; empty: `default`.
         "Driver" as Nullable<String> => pub driver: String,
         /// `--ipam-opt`s.
-        "Options" as Nullable<BTreeMap<String, String>> => pub options: BTreeMap<String, String>,
+        "Options" as Option<BTreeMap<String, String>> => pub options: Option<BTreeMap<String, String>>,
         /// One entry per subnet.
         "Config" as Nullable<Vec<IpamConfig>> => pub config: Vec<IpamConfig>,
     }

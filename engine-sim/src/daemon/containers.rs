@@ -46,6 +46,9 @@ pub struct ContainerSpec {
     pub auto_remove: bool,
     /// `HostConfig.RestartPolicy`: whether the next daemon starts it again.
     pub restart: Option<RestartPolicy>,
+    /// `Labels` (`--label`; compose marks its containers so).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `HostConfig.RestartPolicy` (`Name` and `MaximumRetryCount`).
@@ -161,6 +164,9 @@ struct Container {
     /// the run it followed ends).
     #[serde(default)]
     starts: u64,
+    /// `docker pause`d (a paused container still runs).
+    #[serde(default)]
+    paused: bool,
     /// When it was created (RFC 3339).
     created: String,
 }
@@ -210,6 +216,10 @@ pub struct ContainerSummary {
     pub command: String,
     /// State.
     pub state: ContainerState,
+    /// Paused (`docker pause`): it still runs.
+    pub paused: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
     /// Creation time (RFC 3339).
     pub created: String,
 }
@@ -234,41 +244,37 @@ pub(crate) struct Containers {
     waits_block: std::sync::atomic::AtomicBool,
 }
 
-/// Images the simulated daemon has, with the paths that exist in their root
-/// filesystem once a container is created (the image's plus those the daemon's
-/// init layer adds). The conformance sandbox has `bb:latest`.
-fn image_paths(image: &str) -> Option<&'static [&'static str]> {
-    match image {
-        "bb:latest" | "bb" | "busybox:latest" | "busybox" => Some(&[
-            "/bin",
-            "/dev",
-            "/etc",
-            "/etc/hostname",
-            "/etc/hosts",
-            "/etc/resolv.conf",
-            "/etc/mtab",
-            "/proc",
-            "/sys",
-            "/.dockerenv",
-        ]),
-        _ => None,
-    }
+/// daemon/names.go: `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$` (two characters at least).
+fn valid_name(bare: &str) -> bool {
+    bare.len() >= 2
+        && bare
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// The default command (`CMD`) of an image the simulated daemon has.
-fn image_cmd(image: &str) -> Option<&'static str> {
-    match image {
-        "busybox:latest" => Some("sh"),
-        _ => None,
+/// A signal as `docker kill --signal` names it (`SIGHUP`, `HUP`, `hup`,
+/// `1`), as its number; dockerd's words for one it does not know.
+pub fn parse_signal(text: &str) -> Result<u32, EngineError> {
+    const NAMES: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    let invalid = || EngineError::invalid(format!("Invalid signal: {text}"));
+    if let Ok(n) = text.parse::<u32>() {
+        return if n == 0 { Err(invalid()) } else { Ok(n) };
     }
-}
-
-fn normalize_image(image: &str) -> String {
-    if image.contains(':') || image.contains('@') {
-        image.to_owned()
-    } else {
-        format!("{image}:latest")
-    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| i as u32 + 1)
+        .ok_or_else(invalid)
 }
 
 impl Engine {
@@ -328,14 +334,17 @@ impl Engine {
     /// `docker create`: registers mount points, creating or looking up volumes
     /// (each with the container ID as reference). Returns the container ID.
     pub async fn container_create(&self, spec: ContainerSpec) -> Result<String, EngineError> {
-        let image = normalize_image(&spec.image);
-        let Some(paths) = image_paths(&image) else {
-            return Err(EngineError::not_found(format!("No such image: {image}")));
+        let requested = super::images::normalize(&spec.image);
+        let Some(image) = self.image(&spec.image) else {
+            return Err(EngineError::not_found(format!(
+                "No such image: {requested}"
+            )));
         };
+        let paths = super::images::ROOT_PATHS;
         // daemon/create.go mergeAndVerifyConfig, before the name or anything
         // else is looked at: without a command of its own a container takes
         // the image's, and bb:latest (imported from a bare root fs) has none.
-        if spec.cmd.is_empty() && image_cmd(&image).is_none() {
+        if spec.cmd.is_empty() && self.image_cmd(&image).is_none() {
             return Err(EngineError::invalid("No command specified"));
         }
         let id = self.random_id();
@@ -343,15 +352,7 @@ impl Engine {
             Some(n) => {
                 // daemon/names.go: `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$` (two characters at least).
                 let bare = n.strip_prefix('/').unwrap_or(n);
-                let valid = bare.len() >= 2
-                    && bare
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphanumeric())
-                    && bare
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-                if !valid {
+                if !valid_name(bare) {
                     return Err(EngineError::invalid(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
@@ -426,6 +427,7 @@ impl Engine {
                     manually_stopped: false,
                     attached: false,
                     starts: 0,
+                    paused: false,
                     created: super::networks::created_now(),
                 },
             );
@@ -604,6 +606,7 @@ impl Engine {
     /// unmounts its volumes; with `--rm` it is then removed with its anonymous volumes.
     async fn exited(&self, id: &str, code: i32) -> Result<(), EngineError> {
         self.with_container(id, |c| {
+            c.paused = false;
             c.state = ContainerState::Exited(code);
             c.attached = false;
         });
@@ -632,6 +635,15 @@ impl Engine {
 
     /// `docker kill` of a container that is not running is an error.
     pub async fn container_kill(&self, name_or_id: &str) -> Result<(), EngineError> {
+        self.container_signal(name_or_id, 9).await
+    }
+
+    /// `docker kill --signal N` (a number; see [`parse_signal`]). The
+    /// container's process is its PID 1, which the kernel shields from
+    /// every signal it has no handler for: only SIGKILL stops it (recorded:
+    /// SIGHUP leaves busybox's `sleep` running). A signal to a paused
+    /// container unpauses it.
+    pub async fn container_signal(&self, name_or_id: &str, signal: u32) -> Result<(), EngineError> {
         // dockerd words every kill failure "Cannot kill container: NAME: …".
         let id = self
             .resolve(name_or_id)
@@ -641,8 +653,116 @@ impl Engine {
                 "Cannot kill container: {name_or_id}: Container {id} is not running"
             )));
         }
+        if signal > 64 {
+            return Err(EngineError::system(format!(
+                "Cannot kill container: {name_or_id}: The linux daemon does not support signal {signal}"
+            )));
+        }
+        self.with_container(&id, |c| c.paused = false);
+        if signal != 9 {
+            return Ok(());
+        }
         self.with_container(&id, |c| c.manually_stopped = true);
         self.exited(&id, 137).await
+    }
+
+    /// `docker pause` (`pause: true`) and `unpause`.
+    pub fn container_pause(&self, name_or_id: &str, pause: bool) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        let (state, paused) = self
+            .with_container(&id, |c| (c.state, c.paused))
+            .expect("resolved");
+        match (pause, state, paused) {
+            (true, ContainerState::Running, false) => {}
+            (true, ContainerState::Running, true) => {
+                return Err(EngineError::conflict(format!(
+                    "Container {id} is already paused"
+                )))
+            }
+            (true, _, _) => {
+                return Err(EngineError::conflict(format!(
+                    "Container {id} is not running"
+                )))
+            }
+            (false, _, true) => {}
+            (false, _, false) => {
+                return Err(EngineError::system(format!("Container {id} is not paused")))
+            }
+        }
+        self.with_container(&id, |c| c.paused = pause);
+        Ok(())
+    }
+
+    /// `docker rename`.
+    pub fn container_rename(&self, name_or_id: &str, new_name: &str) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        let bare = new_name.strip_prefix('/').unwrap_or(new_name);
+        let old = self
+            .with_container(&id, |c| c.name.clone())
+            .expect("resolved");
+        if bare.is_empty() || old.is_empty() {
+            return Err(EngineError::invalid(
+                "Neither old nor new names may be empty",
+            ));
+        }
+        if bare == old {
+            return Err(EngineError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        let allocating = |m: String| format!("Error when allocating new name: {m}");
+        if !valid_name(bare) {
+            return Err(EngineError::invalid(allocating(format!(
+                "Invalid container name (/{bare}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            ))));
+        }
+        let mut table = self.containers.by_id.lock().expect("containers lock");
+        if let Some(other) = table.values().find(|c| c.name == bare) {
+            return Err(EngineError::conflict(allocating(format!(
+                "Conflict. The container name \"/{bare}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            ))));
+        }
+        if let Some(c) = table.get_mut(&id) {
+            c.name = bare.to_owned();
+        }
+        Ok(())
+    }
+
+    /// `docker update --restart`: the only part of an update the
+    /// simulation keeps (resource limits are accepted and have no effect).
+    pub fn container_update_restart(
+        &self,
+        name_or_id: &str,
+        restart: Option<RestartPolicy>,
+    ) -> Result<(), EngineError> {
+        let id = self.resolve(name_or_id)?;
+        if let Some(policy) = restart {
+            self.with_container(&id, |c| c.spec.restart = Some(policy));
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/prune`: every container that does not run is
+    /// removed (its anonymous volumes kept, as `docker rm` without -v).
+    /// Returns the removed IDs.
+    pub async fn container_prune(&self) -> Vec<String> {
+        let mut stopped: Vec<(u64, String)> = self
+            .containers
+            .by_id
+            .lock()
+            .expect("containers lock")
+            .values()
+            .filter(|c| c.state != ContainerState::Running)
+            .map(|c| (c.seq, c.id.clone()))
+            .collect();
+        stopped.sort();
+        let mut removed = Vec::new();
+        for (_, id) in stopped.into_iter().rev() {
+            self.remove_container(&id, false).await;
+            removed.push(id);
+        }
+        removed
     }
 
     /// `docker wait`: lets a running container's command finish; returns its
@@ -882,6 +1002,8 @@ impl Engine {
                 image: c.spec.image.clone(),
                 command: c.spec.cmd.join(" "),
                 state: c.state,
+                paused: c.paused,
+                labels: c.spec.labels.clone(),
                 created: c.created.clone(),
             })
             .collect()

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Conflict,
     /// `errdefs.Unavailable`: 503.
     Unavailable,
+    /// `errdefs.NotImplemented`: 501 (what drydock does not simulate).
+    NotImplemented,
     /// `errdefs.System`, and every error dockerd does not class: 500.
     System,
 }
@@ -33,6 +35,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
+            ErrorKind::NotImplemented => 501,
             ErrorKind::System => 500,
         }
     }

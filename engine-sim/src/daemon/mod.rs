@@ -23,6 +23,7 @@ pub mod api_log;
 pub mod authz;
 pub mod containers;
 pub mod errdefs;
+pub mod images;
 pub mod networks;
 pub mod persist;
 pub mod volumes;
@@ -95,6 +96,7 @@ pub struct Engine {
     /// ChaCha12 is what rand 0.8's `StdRng` was, so the IDs did not change.
     rng: Mutex<ChaCha12Rng>,
     authz: authz::AuthzState,
+    images: images::Images,
     /// Client requests, kept only when asked (the scenario runner does, for
     /// `--diagram`; engines driven directly, as in benchmarks, do not).
     api_log: Mutex<api_log::ApiLog>,
@@ -111,6 +113,7 @@ impl Engine {
             containers: containers::Containers::default(),
             rng: Mutex::new(ChaCha12Rng::seed_from_u64(config.seed)),
             authz: authz::AuthzState::default(),
+            images: images::Images::default(),
             api_log: Mutex::default(),
         }
     }

@@ -36,6 +36,9 @@ pub struct Saved {
     local_volumes: LocalVolumes,
     containers: SavedContainers,
     networks: SavedNetworks,
+    /// Pulled images.
+    #[serde(default)]
+    images: std::collections::BTreeSet<String>,
 }
 
 /// Why a data root cannot be used.
@@ -176,6 +179,7 @@ impl Engine {
             local_volumes,
             containers: self.saved_containers(),
             networks: self.saved_networks(),
+            images: self.saved_images(),
         }
     }
 
@@ -194,6 +198,7 @@ impl Engine {
             *self.rng.lock().expect("rng lock") = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
             self.volumes.load(saved.volumes, saved.local_volumes);
             self.load_networks(saved.networks);
+            self.load_images(saved.images);
             self.load_containers(saved.containers);
             self.volumes.restore().await;
             self.networks_restart().await;

@@ -501,6 +501,17 @@ impl VolumeStore {
         self.st().meta.clone()
     }
 
+    /// The drivers the daemon has looked up so far (`local` always), sorted:
+    /// what `docker info` lists as volume plugins.
+    pub fn driver_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.st().drivers.keys().cloned().collect();
+        if !names.iter().any(|n| n == LOCAL) {
+            names.push(LOCAL.to_owned());
+        }
+        names.sort();
+        names
+    }
+
     /// What survives the daemon: the metadata and the built-in driver's volumes.
     pub(crate) fn saved(&self) -> (BTreeMap<String, Meta>, LocalVolumes) {
         let local = self.local.volumes.lock().expect("local lock").clone();

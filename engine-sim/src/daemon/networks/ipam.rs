@@ -61,7 +61,7 @@ impl Engine {
         ipam: &Ipam,
         pool: &str,
         sub_pool: &str,
-        options: &BTreeMap<String, String>,
+        options: Option<&BTreeMap<String, String>>,
         v6: bool,
     ) -> Result<PoolData, EngineError> {
         match ipam {
@@ -70,7 +70,7 @@ impl Engine {
                     address_space: r.local_space.clone(),
                     pool: pool.to_owned(),
                     sub_pool: sub_pool.to_owned(),
-                    options: Some(options.clone()),
+                    options: options.cloned(),
                     v6,
                 };
                 let res: iw::RequestPoolResponse =

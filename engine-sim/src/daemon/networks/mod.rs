@@ -121,7 +121,8 @@ struct Network {
     driver: String,
     /// `default` for the built-in allocator.
     ipam_driver: String,
-    ipam_opts: BTreeMap<String, String>,
+    /// `IPAM.Options`; `None` when the request had none (sent on as null).
+    ipam_opts: Option<BTreeMap<String, String>>,
     opts: BTreeMap<String, String>,
     ipv6: bool,
     /// Whether the user gave `--subnet` (so `--ip` is allowed).
@@ -229,7 +230,7 @@ impl Networks {
                     name: name.to_string(),
                     driver: driver.to_string(),
                     ipam_driver: "default".into(),
-                    ipam_opts: BTreeMap::new(),
+                    ipam_opts: Some(BTreeMap::new()),
                     opts: BTreeMap::new(),
                     ipv6: false,
                     user_subnet: false,
@@ -267,7 +268,7 @@ pub struct NetworkConfig {
     /// The IPAM driver; the built-in allocator when `None`.
     pub ipam_driver: Option<String>,
     /// `IPAM.Options`, sent as RequestPool `Options`.
-    pub ipam_opts: BTreeMap<String, String>,
+    pub ipam_opts: Option<BTreeMap<String, String>>,
     /// The IPv4 `IPAM.Config` entries (one empty entry: "any pool").
     ipam_v4: Vec<SubnetConfig>,
     /// The IPv6 ones, used with `enable_ipv6`.
@@ -424,7 +425,7 @@ impl Engine {
         &self,
         ipam: &Ipam,
         configs: &[SubnetConfig],
-        opts: &BTreeMap<String, String>,
+        opts: Option<&BTreeMap<String, String>>,
         v6: bool,
     ) -> Result<Vec<PoolData>, EngineError> {
         let mut done: Vec<PoolData> = Vec::new();
@@ -519,11 +520,11 @@ impl Engine {
         let ipam_name = spec.ipam_driver.clone().unwrap_or_else(|| "default".into());
         let ipam = self.resolve_ipam(&ipam_name).await?;
         let v4 = self
-            .allocate_family(&ipam, v4cfg, &spec.ipam_opts, false)
+            .allocate_family(&ipam, v4cfg, spec.ipam_opts.as_ref(), false)
             .await?;
         let v6 = if spec.ipv6 {
             match self
-                .allocate_family(&ipam, v6cfg, &spec.ipam_opts, true)
+                .allocate_family(&ipam, v6cfg, spec.ipam_opts.as_ref(), true)
                 .await
             {
                 Ok(p) => p,
@@ -584,6 +585,25 @@ impl Engine {
             },
         );
         Ok(id)
+    }
+
+    /// `POST /networks/prune`: every network the user made that has no
+    /// endpoint (no running container on it) is removed, as `network rm`
+    /// removes it. Returns the removed names.
+    pub async fn network_prune(&self) -> Vec<String> {
+        let unused: Vec<(String, String)> = self
+            .net_lock()
+            .values()
+            .filter(|n| !n.predefined && n.attached.values().all(|a| a.endpoint.is_none()))
+            .map(|n| (n.id.clone(), n.name.clone()))
+            .collect();
+        let mut removed = Vec::new();
+        for (id, name) in unused {
+            if self.network_rm(&id).await.is_ok() {
+                removed.push(name);
+            }
+        }
+        removed
     }
 
     /// `docker network rm`.
