@@ -200,6 +200,20 @@ async fn answer(daemon: Daemon, mut req: hyper::Request<Incoming>) -> hyper::Res
             )
         })
         .collect();
+    // A body announced over the limit is refused before any of it is read.
+    let announced = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        let wire = WireResponse::error(&EngineError::invalid(format!(
+            "drydock: the request body is {} bytes; bodies are read whole, up to {} MiB",
+            announced.unwrap_or_default(),
+            MAX_BODY >> 20
+        )));
+        return to_hyper(wire, None);
+    }
     let request = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => {
             let bytes = collected.to_bytes();

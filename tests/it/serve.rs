@@ -719,3 +719,104 @@ fn docker_compose_up_and_down_make_the_plugin_calls_a_real_dockerd_made() {
         let _ = p.wait();
     }
 }
+
+/// Sends `bytes` on a fresh connection, closes the writing side, and reads
+/// what comes back (within a few seconds): the status line, if any.
+fn send_raw(socket: &Path, bytes: &[u8]) -> String {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn bad_clients_get_clear_answers_and_the_daemon_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    wait_for(&served.socket);
+    let socket = &served.socket;
+    let created = post(socket, "/v1.41/volumes/create", r#"{"Name":"keep"}"#);
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+
+    // A body shorter than announced, the client gone: no answer owed, nothing changes.
+    send_raw(
+        socket,
+        b"POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"Name\":\"half",
+    );
+    // A body over drydock's limit: refused with a message saying so.
+    let huge = raw(
+        socket,
+        "POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\nConnection: close\r\n\r\n",
+    );
+    assert!(huge.starts_with("HTTP/1.1 400"), "{huge}");
+    assert!(
+        huge.contains("bodies are read whole, up to 64 MiB"),
+        "{huge}"
+    );
+    // Not HTTP at all.
+    assert!(send_raw(socket, b"NOT HTTP\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // Endpoints: unknown, wrong method, not simulated.
+    assert!(get(socket, "/v1.41/nope").contains("page not found"));
+    let wrong = raw(
+        socket,
+        "PUT /v1.41/volumes HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+    );
+    assert!(wrong.starts_with("HTTP/1.1 404"), "{wrong}");
+    let exec = post(socket, "/v1.41/containers/x/exec", "{}");
+    assert!(exec.starts_with("HTTP/1.1 501"), "{exec}");
+    assert!(exec.contains("drydock does not simulate exec"), "{exec}");
+
+    // Random damage to valid requests: every connection is answered or
+    // closed, and the daemon keeps serving with its state intact.
+    let seeds: &[&[u8]] = &[
+        b"POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"Name\":\"fz1\"}",
+        b"POST /v1.41/containers/create?name=fz HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"Image\":\"bb:latest\",\"Cmd\":[\"true\"]}    ",
+        b"GET /v1.41/volumes?filters=%7B%22name%22%3A%7B%22k%22%3Atrue%7D%7D HTTP/1.1\r\nHost: d\r\n\r\n",
+        b"DELETE /v1.41/containers/fz?force=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let started = Instant::now();
+    let (mut answered, mut closed) = (0, 0);
+    let rounds = 300;
+    for _ in 0..rounds {
+        let mut bytes = seeds[(next() % seeds.len() as u64) as usize].to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            match next() % 3 {
+                0 => bytes[at] = (next() % 256) as u8,
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, (next() % 256) as u8),
+            }
+        }
+        if send_raw(socket, &bytes).starts_with("HTTP/1.1 ") {
+            answered += 1;
+        } else {
+            closed += 1;
+        }
+    }
+    eprintln!(
+        "raw HTTP fuzz over the socket: {rounds} damaged requests in {:.2?}: {answered} answered, {closed} closed without an answer",
+        started.elapsed()
+    );
+    let keep = get(socket, "/v1.41/volumes/keep");
+    assert!(keep.starts_with("HTTP/1.1 200"), "{keep}");
+    let ping = get(socket, "/_ping");
+    assert!(ping.starts_with("HTTP/1.1 200"), "{ping}");
+}
