@@ -415,6 +415,13 @@ c.reload()
 print(c.status, c.attrs["State"]["ExitCode"])
 c.remove()
 print([x.name for x in client.containers.list(all=True)])
+# A volume the container creates, its driver and options named by the mount
+# (what compose and docker-py's Mount send; checked against a real dockerd
+# with the docker CLI's --mount volume-driver=…,volume-opt=…,volume-label=…).
+m = docker.types.Mount("/data", "pyv2", driver_config=docker.types.DriverConfig("dryvol", {"mode": "0755"}), labels={"k": "v"})
+client.containers.run("bb:latest", "true", mounts=[m], remove=True)
+v = client.volumes.get("pyv2")
+print(v.attrs["Driver"], v.attrs["Labels"], v.attrs["Options"])
 "#;
     let Some((lines, calls)) = docker_py(
         "serve::docker_py_runs_a_container_on_a_plugin_s_volume_through_serve",
@@ -429,13 +436,14 @@ print([x.name for x in client.containers.list(all=True)])
             "pyc running [('pyv', '/data', 'dryvol')]",
             "exited 143",
             "[]",
+            "dryvol {'k': 'v'} {'mode': '0755'}",
         ]
     );
-    // Two containers, each mounted and unmounted once.
+    // Three containers, each mounted and unmounted once.
     let count = |m: &str| calls.iter().filter(|(method, _)| method == m).count();
     assert_eq!(
         (count("VolumeDriver.Mount"), count("VolumeDriver.Unmount")),
-        (2, 2),
+        (3, 3),
         "{calls:?}"
     );
 }

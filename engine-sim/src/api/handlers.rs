@@ -696,13 +696,19 @@ fn container_spec(
             source: Some(source.to_owned()),
             target: target.to_owned(),
             read_only,
+            ..Default::default()
         });
     }
     for m in host.mounts.iter().filter(|m| m.r#type == "volume") {
+        let options = &m.volume_options;
+        let driver = &options.driver_config.name;
         mounts.push(MountSpec {
             source: (!m.source.is_empty()).then(|| m.source.clone()),
             target: m.target.clone(),
             read_only: m.read_only,
+            driver: (!driver.is_empty()).then(|| driver.clone()),
+            driver_opts: options.driver_config.options.clone(),
+            labels: options.labels.clone(),
         });
     }
     for target in body.volumes.keys() {
@@ -710,6 +716,7 @@ fn container_spec(
             source: None,
             target: target.clone(),
             read_only: false,
+            ..Default::default()
         });
     }
     let network = match host.network_mode.as_str() {

@@ -154,7 +154,9 @@ unwrap_into!(
     RestartPolicy,
     NetworkingConfig,
     EndpointSettings,
-    EndpointIpam
+    EndpointIpam,
+    VolumeOptions,
+    DriverConfig
 );
 
 impl From<StrSlice> for Vec<String> {
@@ -226,6 +228,30 @@ go_struct! {
         "Target" as Nullable<String> => pub target: String,
         /// Read-only.
         "ReadOnly" as Nullable<bool> => pub read_only: bool,
+        /// `VolumeOptions` (a volume the container creates).
+        "VolumeOptions" as Nullable<VolumeOptions> => pub volume_options: VolumeOptions,
+    }
+}
+
+go_struct! {
+    /// `mount.VolumeOptions`.
+    #[derive(Debug, Default)]
+    pub struct VolumeOptions {
+        /// `Labels` of a volume created for the mount.
+        "Labels" as Option<BTreeMap<String, String>> => pub labels: Option<BTreeMap<String, String>>,
+        /// `DriverConfig`: the driver and its options.
+        "DriverConfig" as Nullable<DriverConfig> => pub driver_config: DriverConfig,
+    }
+}
+
+go_struct! {
+    /// `mount.Driver`.
+    #[derive(Debug, Default)]
+    pub struct DriverConfig {
+        /// The volume driver.
+        "Name" as Nullable<String> => pub name: String,
+        /// Its options (`volume-opt`).
+        "Options" as Option<BTreeMap<String, String>> => pub options: Option<BTreeMap<String, String>>,
     }
 }
 

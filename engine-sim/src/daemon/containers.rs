@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// A `-v` argument.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountSpec {
     /// Volume name; `None` for an anonymous volume (`-v /path`).
     pub source: Option<String>,
@@ -21,6 +21,16 @@ pub struct MountSpec {
     pub target: String,
     /// `:ro`.
     pub read_only: bool,
+    /// A `--mount`'s `VolumeOptions.DriverConfig.Name`: the driver of the
+    /// volume if the container creates it (else `--volume-driver`'s).
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Its `DriverConfig.Options`, sent with Create.
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Its `VolumeOptions.Labels`.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// What `docker create`/`docker run` asks for.
@@ -474,9 +484,16 @@ impl Engine {
                 )));
             }
             let name = m.source.as_deref().unwrap_or_default();
+            let driver = m.driver.as_deref().unwrap_or(&driver);
             let (v, _) = self
                 .volumes()
-                .create(name, &driver, None, None, Some(id))
+                .create(
+                    name,
+                    driver,
+                    m.driver_opts.clone(),
+                    m.labels.clone(),
+                    Some(id),
+                )
                 .await?;
             mounts.insert(m.target.clone(), mount_point(v, true));
         }
@@ -487,12 +504,22 @@ impl Engine {
                 continue;
             }
             let name = self.random_id();
-            let anon_driver = if driver.is_empty() { "local" } else { &driver };
-            let mut labels = std::collections::BTreeMap::new();
+            let anon_driver = match m.driver.as_deref() {
+                Some(d) => d,
+                None if driver.is_empty() => "local",
+                None => &driver,
+            };
+            let mut labels = m.labels.clone().unwrap_or_default();
             labels.insert("com.docker.volume.anonymous".to_owned(), String::new());
             let (v, _) = self
                 .volumes()
-                .create(&name, anon_driver, None, Some(labels), Some(id))
+                .create(
+                    &name,
+                    anon_driver,
+                    m.driver_opts.clone(),
+                    Some(labels),
+                    Some(id),
+                )
                 .await?;
             mounts.insert(m.target.clone(), mount_point(v, false));
         }
