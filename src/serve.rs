@@ -288,12 +288,7 @@ async fn wait(
         let engine = daemon.engine.clone();
         let exchange = match Router::new(&engine).open(request).await {
             Ok(exchange) => exchange,
-            Err(e) => {
-                let wire = WireResponse::error(&e);
-                daemon.after(Some(api(wire.status)), false);
-                let _ = head_tx.send(Err(wire));
-                return;
-            }
+            Err(e) => return refused(&daemon, api, WireResponse::error(&e), head_tx),
         };
         let _ = head_tx.send(Ok(WireResponse::flushed_head()));
         let result = tokio::select! {
@@ -328,6 +323,17 @@ async fn wait(
     to_hyper(head, Some(StreamBody::new(body).boxed()))
 }
 
+/// Where a streaming request's task sends its head (`Ok`, a body follows)
+/// or its whole answer (`Err`).
+type HeadSender = tokio::sync::oneshot::Sender<Result<WireResponse, WireResponse>>;
+
+/// A streaming request refused before its handler ran (routing, authz):
+/// traced, and `wire` is the whole answer.
+fn refused(daemon: &Daemon, api: ApiRecord, wire: WireResponse, head: HeadSender) {
+    daemon.after(Some(api(wire.status)), false);
+    let _ = head.send(Err(wire));
+}
+
 /// `attach`: the connection is hijacked (101 for a client that asked for
 /// the upgrade) and the stream — empty: containers run no processes — ends
 /// when the run the client follows ends (or the container goes). `AuthZRes`
@@ -358,12 +364,7 @@ async fn attach(
         let engine = daemon.engine.clone();
         let exchange = match Router::new(&engine).open(request).await {
             Ok(exchange) => exchange,
-            Err(e) => {
-                let wire = WireResponse::error(&e);
-                daemon.after(Some(api(wire.status)), false);
-                let _ = head_tx.send(Err(wire));
-                return;
-            }
+            Err(e) => return refused(&daemon, api, WireResponse::error(&e), head_tx),
         };
         let resp = match exchange.run().await {
             Ok(resp) if resp.client_status() == 101 => resp,

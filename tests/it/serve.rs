@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `drydock serve` and the socket it printed.
-struct Served {
+pub(super) struct Served {
     child: Child,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
 }
 
 impl Drop for Served {
@@ -26,7 +26,7 @@ impl Drop for Served {
     }
 }
 
-fn wait_for(path: &Path) {
+pub(super) fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
         assert!(
@@ -73,7 +73,7 @@ fn start_serve_with(dir: &Path, hosts: &[String], options: &[&str]) -> (Child, S
     (child, host)
 }
 
-fn serve(dir: &Path) -> Served {
+pub(super) fn serve(dir: &Path) -> Served {
     let unix = format!("unix://{}", dir.join("d.sock").display());
     let (child, host) = start_serve(dir, &[unix]);
     let socket = host

@@ -11,10 +11,8 @@
 //! SKIPPED line, unless `DRYDOCK_REQUIRE_ALL=1` (.ci/run) makes that a failure.
 
 use super::external;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 /// Where Debian's golang-github-docker-docker-dev puts moby's API description.
 const DEBIAN_SWAGGER: &str = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml";
@@ -69,60 +67,6 @@ fn check(python: &Path, swagger: &Path, args: &[&str]) -> (Output, String) {
     (out, text)
 }
 
-/// A running `drydock serve` on a socket in a temporary directory.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `drydock serve` (no plugins) and waits for its socket.
-fn serve() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("d.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("serve")
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .arg("--plugins-dir")
-        .arg(dir.path().join("run"))
-        .arg("--spec-dir")
-        .arg(dir.path().join("etc"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let served = Served {
-        child,
-        socket,
-        _dir: dir,
-    };
-    assert!(
-        line.starts_with("export DOCKER_HOST=unix://"),
-        "unexpected first line: {line:?}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !served.socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            served.socket.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    served
-}
-
 #[test]
 fn drydock_serve_s_answers_validate_against_moby_s_swagger() {
     let Some((python, swagger)) =
@@ -130,7 +74,9 @@ fn drydock_serve_s_answers_validate_against_moby_s_swagger() {
     else {
         return;
     };
-    let served = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let served = super::serve::serve(dir.path());
+    super::serve::wait_for(&served.socket);
     let socket = served.socket.display().to_string();
     let (out, text) = check(&python, &swagger, &["--socket", &socket]);
     drop(served);
