@@ -28,6 +28,9 @@ use tokio::net::UnixListener;
 /// that holds every body in memory needs one.
 pub const MAX_BODY: usize = 64 << 20;
 
+/// The largest request body `--trace` shows (larger ones: their size).
+const TRACED_BODY: usize = 64 << 10;
+
 /// Where `serve` writes its `--trace` records.
 pub type TraceSink = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -228,11 +231,25 @@ async fn answer(daemon: Daemon, mut req: hyper::Request<Incoming>) -> hyper::Res
             return to_hyper(wire, None);
         }
     };
+    // The body in the trace: its JSON, or its text, up to a size.
+    let body = daemon
+        .trace
+        .is_some()
+        .then_some(request.body.as_deref())
+        .flatten()
+        .map(|b| {
+            if b.len() > TRACED_BODY {
+                return json!({"bytes": b.len()});
+            }
+            serde_json::from_slice::<serde_json::Value>(b)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(b)))
+        });
     let api: ApiRecord = Box::new(move |status: u16| {
-        json!({
-            "api": {"method": method, "uri": uri, "status": status},
-            "micros": started.elapsed().as_micros() as u64,
-        })
+        let mut api = json!({"method": method, "uri": uri, "status": status});
+        if let Some(body) = body {
+            api["body"] = body;
+        }
+        json!({"api": api, "micros": started.elapsed().as_micros() as u64})
     });
     match streaming(&engine, &request) {
         Some(Streaming::Wait(id)) => return wait(daemon, request, id, api).await,

@@ -4,6 +4,7 @@ mod it {
     mod api_router;
     mod authz_plugin;
     mod bench;
+    mod cli_oracle;
     mod conformance;
     mod conformance_faults;
     mod diagram;

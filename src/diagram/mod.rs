@@ -212,6 +212,7 @@ fn messages(step: &StepReport, plugins: &BTreeMap<String, usize>) -> Vec<Message
                 method,
                 uri,
                 rpcs_before,
+                ..
             } => {
                 push_calls(*rpcs_before, &mut out);
                 if quiet.contains(id) {

@@ -36,7 +36,7 @@ impl<'e> Exchange<'e> {
         req: ApiRequest,
         route: Route,
     ) -> Result<Exchange<'e>, EngineError> {
-        let logged = engine.log_request(&req.method, &req.uri);
+        let logged = engine.log_request(&req.method, &req.uri, req.body.as_deref());
         let mut authz = None;
         if engine.authz_active() {
             let msg = authz_message(engine, &req);

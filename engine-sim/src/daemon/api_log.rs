@@ -19,6 +19,8 @@ pub enum ApiEvent {
         uri: String,
         /// Number of trace records made before it arrived.
         rpcs_before: usize,
+        /// The body the client sent, if any (as text).
+        body: Option<String>,
     },
     /// The daemon answered (or the client hung up on a streaming request).
     Response {
@@ -58,7 +60,7 @@ impl Engine {
         log.events.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    pub(crate) fn log_request(&self, method: &str, uri: &str) -> Option<u64> {
+    pub(crate) fn log_request(&self, method: &str, uri: &str, body: Option<&[u8]>) -> Option<u64> {
         let mut log = self.api_log.lock().expect("api log lock");
         let id = log.next_id;
         let events = log.events.as_mut()?;
@@ -67,6 +69,7 @@ impl Engine {
             method: method.to_owned(),
             uri: uri.to_owned(),
             rpcs_before: self.trace().len(),
+            body: body.map(|b| String::from_utf8_lossy(b).into_owned()),
         });
         log.next_id += 1;
         Some(id)
