@@ -42,10 +42,26 @@ pub enum DockerCommand {
         /// Names or IDs, in order.
         containers: Vec<String>,
     },
-    /// `docker kill C…`.
+    /// `docker kill [-s SIGNAL] C…`.
     Kill {
+        /// `-s/--signal`, as written (the daemon parses it).
+        signal: Option<String>,
         /// Names or IDs, in order.
         containers: Vec<String>,
+    },
+    /// `docker pause C…` (`pause: true`) and `docker unpause C…`.
+    Pause {
+        /// Pause, or unpause.
+        pause: bool,
+        /// Names or IDs, in order.
+        containers: Vec<String>,
+    },
+    /// `docker rename CONTAINER NEW_NAME`.
+    Rename {
+        /// The container.
+        container: String,
+        /// Its new name.
+        name: String,
     },
     /// `docker restart [-t N] C…`.
     Restart {

@@ -68,6 +68,7 @@ const CONTAINER_FLAGS: &[Flag] = &[
 ];
 const RUN_EXTRA: &[Flag] = &[boolean('d', "detach")];
 const STOP_FLAGS: &[Flag] = &[valued('t', "time")];
+const KILL_FLAGS: &[Flag] = &[valued('s', "signal")];
 const RM_FLAGS: &[Flag] = &[boolean('f', "force"), boolean('v', "volumes")];
 const PS_FLAGS: &[Flag] = &[boolean('a', "all"), boolean('q', "quiet")];
 const FORMAT_FLAGS: &[Flag] = &[valued('f', "format")];
@@ -97,10 +98,11 @@ const NETWORK_CREATE_FLAGS: &[Flag] = &[
 const CONNECT_FLAGS: &[Flag] = &[long_valued("ip")];
 const NO_FLAGS: &[Flag] = &[];
 
-const TOP_LEVEL: &str = "create, run, start, stop, kill, restart, wait, rm, cp, ps, version, volume, network, container";
+const TOP_LEVEL: &str = "create, run, start, stop, kill, restart, wait, rm, cp, ps, pause, unpause, rename, version, volume, network, container";
 const VOLUME_SUBCOMMANDS: &str = "create, ls, inspect, rm, prune";
 const NETWORK_SUBCOMMANDS: &str = "create, rm, ls, inspect, connect, disconnect";
-const CONTAINER_SUBCOMMANDS: &str = "create, run, start, stop, kill, restart, wait, rm, cp, ls, ps";
+const CONTAINER_SUBCOMMANDS: &str =
+    "create, run, start, stop, kill, restart, wait, rm, cp, pause, unpause, rename, ls, ps";
 
 /// Parses the words of a `docker` line (`words[0]` is `docker`).
 pub(crate) fn parse_command(words: &[Word]) -> Result<DockerCommand> {
@@ -136,7 +138,8 @@ pub(crate) fn parse_command(words: &[Word]) -> Result<DockerCommand> {
             };
             match inner.text.as_str() {
                 "ls" | "list" | "ps" => parse_container(inner, "container ls", &rest[1..]),
-                "create" | "run" | "start" | "stop" | "kill" | "restart" | "wait" | "rm" | "cp" => {
+                "create" | "run" | "start" | "stop" | "kill" | "restart" | "wait" | "rm" | "cp"
+                | "pause" | "unpause" | "rename" => {
                     parse_container(inner, &format!("container {}", inner.text), &rest[1..])
                 }
                 other => Err(Diag::new(
@@ -181,13 +184,31 @@ fn parse_container(sub: &Word, name: &str, rest: &[Word]) -> Result<DockerComman
                 detach: p.bool("detach"),
             })
         }
-        "start" | "kill" | "wait" => {
+        "start" | "wait" | "pause" | "unpause" => {
             let p = cmd.flags(rest, NO_FLAGS, Stop::Never)?;
             let containers = cmd.at_least_one(&p, "CONTAINER")?;
             Ok(match verb {
                 "start" => DockerCommand::Start { containers },
-                "kill" => DockerCommand::Kill { containers },
-                _ => DockerCommand::Wait { containers },
+                "wait" => DockerCommand::Wait { containers },
+                pause => DockerCommand::Pause {
+                    pause: pause == "pause",
+                    containers,
+                },
+            })
+        }
+        "kill" => {
+            let p = cmd.flags(rest, KILL_FLAGS, Stop::Never)?;
+            Ok(DockerCommand::Kill {
+                signal: p.last_text("signal"),
+                containers: cmd.at_least_one(&p, "CONTAINER")?,
+            })
+        }
+        "rename" => {
+            let p = cmd.flags(rest, NO_FLAGS, Stop::Never)?;
+            let [container, name] = cmd.exactly(&p, ["CONTAINER", "NEW_NAME"])?;
+            Ok(DockerCommand::Rename {
+                container: container.text.clone(),
+                name: name.text.clone(),
             })
         }
         "stop" | "restart" => {

@@ -403,7 +403,36 @@ fn container_commands() {
     check_cmd(
         "docker kill c1 c2",
         DockerCommand::Kill {
+            signal: None,
             containers: containers.clone(),
+        },
+    );
+    check_cmd(
+        "docker kill -s HUP c1 c2",
+        DockerCommand::Kill {
+            signal: Some("HUP".into()),
+            containers: containers.clone(),
+        },
+    );
+    check_cmd(
+        "docker container pause c1 c2",
+        DockerCommand::Pause {
+            pause: true,
+            containers: containers.clone(),
+        },
+    );
+    check_cmd(
+        "docker unpause c1 c2",
+        DockerCommand::Pause {
+            pause: false,
+            containers: containers.clone(),
+        },
+    );
+    check_cmd(
+        "docker rename c1 c2",
+        DockerCommand::Rename {
+            container: "c1".into(),
+            name: "c2".into(),
         },
     );
     check_cmd(
@@ -576,13 +605,13 @@ fn command_errors_name_line_column_and_what_is_supported() {
         ("docker run --name", "t.scenario:1:12: flag --name of `docker run` needs a value"),
         ("docker volume create -d", "t.scenario:1:22: flag -d/--driver of `docker volume create` needs a value"),
         ("docker run --rm=maybe img", "t.scenario:1:17: invalid value `maybe` for --rm of `docker run`: it is a switch (true or false)"),
-        ("docker", "t.scenario:1:1: `docker` needs a command (supported: create, run, start, stop, kill, restart, wait, rm, cp, ps, version, volume, network, container)"),
-        ("docker pull img", "t.scenario:1:8: unknown command `docker pull` (supported: create, run, start, stop, kill, restart, wait, rm, cp, ps, version, volume, network, container)"),
+        ("docker", "t.scenario:1:1: `docker` needs a command (supported: create, run, start, stop, kill, restart, wait, rm, cp, ps, pause, unpause, rename, version, volume, network, container)"),
+        ("docker pull img", "t.scenario:1:8: unknown command `docker pull` (supported: create, run, start, stop, kill, restart, wait, rm, cp, ps, pause, unpause, rename, version, volume, network, container)"),
         ("docker -H x ps", "t.scenario:1:8: docker option `-H` is not supported; write `docker COMMAND …` (the engine is the only daemon)"),
         ("docker volume", "t.scenario:1:8: `docker volume` needs a subcommand (supported: create, ls, inspect, rm, prune)"),
         ("docker volume mount v", "t.scenario:1:15: unknown command `docker volume mount` (supported: create, ls, inspect, rm, prune)"),
         ("docker network attach n c", "t.scenario:1:16: unknown command `docker network attach` (supported: create, rm, ls, inspect, connect, disconnect)"),
-        ("docker container top c", "t.scenario:1:18: unknown command `docker container top` (supported: create, run, start, stop, kill, restart, wait, rm, cp, ls, ps)"),
+        ("docker container top c", "t.scenario:1:18: unknown command `docker container top` (supported: create, run, start, stop, kill, restart, wait, rm, cp, pause, unpause, rename, ls, ps)"),
         ("docker run", "t.scenario:1:8: `docker run` needs an IMAGE (and optionally a COMMAND)"),
         ("docker run -d", "t.scenario:1:8: `docker run` needs an IMAGE (and optionally a COMMAND)"),
         ("docker create -d img", "t.scenario:1:15: unknown flag `-d` for `docker create` (supported: --name, -v/--volume, --volume-driver, --volumes-from, --network, --ip, --rm, --restart, -w/--workdir)"),
