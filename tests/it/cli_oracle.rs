@@ -4,14 +4,14 @@
 //! Engine API requests — method, path, query, JSON body — in the same order.
 
 use super::external;
-use super::serve::{serve, wait_for};
+use super::serve::{reference_plugin, serve, wait_for};
 use drydock_engine::daemon::api_log::ApiEvent;
 use drydock_engine::daemon::{Engine, EngineConfig};
 use drydock_engine::scenario::{parse, StepKind};
 use drydock_volume::{Config, VolumePlugin};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Command lines of every family the model parses, run in this order on
 /// one daemon each.
@@ -132,17 +132,7 @@ fn the_cli_model_sends_the_requests_the_real_docker_cli_sends() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
-    let plugin_socket = dir.path().join("run/dryvol.sock");
-    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
-        .arg(dir.path().join("vol-state"))
-        .arg("--socket")
-        .arg(&plugin_socket)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&plugin_socket);
+    let plugin = reference_plugin(dir.path(), "volume", "dryvol");
     let served = serve(dir.path());
     wait_for(&served.socket);
     let trace = dir.path().join("trace.jsonl");
@@ -179,8 +169,7 @@ fn the_cli_model_sends_the_requests_the_real_docker_cli_sends() {
                 .collect(),
         );
     }
-    let _ = plugin.kill();
-    let _ = plugin.wait();
+    drop(plugin);
     // Not vacuous: every command reached the daemon, bodies included.
     assert!(real.iter().all(|r| !r.is_empty()), "{real:?}");
     let bodies = real.iter().flatten().filter(|r| !r.3.is_null()).count();

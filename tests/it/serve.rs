@@ -83,20 +83,38 @@ pub(super) fn serve(dir: &Path) -> Served {
     Served { child, socket }
 }
 
-/// `drydock serve` with the reference volume plugin `dryvol` in its plugin
-/// directory.
-fn serve_with_volume_plugin(dir: &Path) -> (Child, Served) {
+/// A child process killed when the test ends, however it ends.
+pub(super) struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A reference plugin (`drydock plugin KIND`) named `name`, listening in
+/// `dir/run`, its state in `dir/state-NAME`; ready when this returns.
+pub(super) fn reference_plugin(dir: &Path, kind: &str, name: &str) -> Reaped {
     std::fs::create_dir_all(dir.join("run")).unwrap();
-    let plugin_socket = dir.join("run/dryvol.sock");
-    let plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
-        .arg(dir.join("vol-state"))
+    let socket = dir.join(format!("run/{name}.sock"));
+    let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["plugin", kind, "--name", name, "--state-dir"])
+        .arg(dir.join(format!("state-{name}")))
         .arg("--socket")
-        .arg(&plugin_socket)
+        .arg(&socket)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(&plugin_socket);
+    let plugin = Reaped(child);
+    wait_for(&socket);
+    plugin
+}
+
+/// `drydock serve` with the reference volume plugin `dryvol` in its plugin
+/// directory.
+fn serve_with_volume_plugin(dir: &Path) -> (Reaped, Served) {
+    let plugin = reference_plugin(dir, "volume", "dryvol");
     let served = serve(dir);
     wait_for(&served.socket);
     (plugin, served)
@@ -243,7 +261,7 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
+    let (plugin, served) = serve_with_volume_plugin(dir.path());
     let host = format!("unix://{}", served.socket.display());
     for line in COMMANDS {
         let args: Vec<&str> = line.split_whitespace().skip(1).collect();
@@ -261,8 +279,7 @@ fn the_docker_cli_drives_a_plugin_through_serve_as_drydock_run_does() {
         );
     }
     drop(served);
-    let _ = plugin.kill();
-    let _ = plugin.wait();
+    drop(plugin);
     let trace = std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap();
     let served_calls = volume_calls(
         trace
@@ -293,7 +310,7 @@ fn docker_py(test: &str, script: &str) -> Option<(Vec<String>, Calls)> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (mut plugin, served) = serve_with_volume_plugin(dir.path());
+    let (plugin, served) = serve_with_volume_plugin(dir.path());
     let out = Command::new(&python)
         .arg("-c")
         .arg(script)
@@ -301,8 +318,7 @@ fn docker_py(test: &str, script: &str) -> Option<(Vec<String>, Calls)> {
         .output()
         .unwrap();
     drop(served);
-    let _ = plugin.kill();
-    let _ = plugin.wait();
+    drop(plugin);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -492,17 +508,7 @@ fn a_daemon_started_on_its_data_root_restores_what_the_last_one_left() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data-root");
     let root_arg = root.to_str().unwrap().to_owned();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
-    let plugin_socket = dir.path().join("run/dryvol.sock");
-    let mut plugin = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["plugin", "volume", "--name", "dryvol", "--state-dir"])
-        .arg(dir.path().join("vol-state"))
-        .arg("--socket")
-        .arg(&plugin_socket)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&plugin_socket);
+    let _plugin = reference_plugin(dir.path(), "volume", "dryvol");
     let unix = format!("unix://{}", dir.path().join("d.sock").display());
     let socket = dir.path().join("d.sock");
 
@@ -587,8 +593,6 @@ fn a_daemon_started_on_its_data_root_restores_what_the_last_one_left() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:1:", state.display())), "{err}");
     assert!(err.contains("not a drydock state file"), "{err}");
-    let _ = plugin.kill();
-    let _ = plugin.wait();
 }
 
 /// `(plugin, method, request)` of each plugin call, per command of a
@@ -643,22 +647,10 @@ fn docker_compose_up_and_down_make_the_plugin_calls_a_real_dockerd_made() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let file = root.join("tests/golden/compose/compose.yml");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
-    let mut plugins = Vec::new();
-    for (kind, name) in [("volume", "dryvol"), ("ipam", "dryipam")] {
-        let socket = dir.path().join(format!("run/{name}.sock"));
-        plugins.push(
-            Command::new(env!("CARGO_BIN_EXE_drydock"))
-                .args(["plugin", kind, "--name", name, "--state-dir"])
-                .arg(dir.path().join(format!("state-{name}")))
-                .arg("--socket")
-                .arg(&socket)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_for(&socket);
-    }
+    let _plugins = [
+        reference_plugin(dir.path(), "volume", "dryvol"),
+        reference_plugin(dir.path(), "ipam", "dryipam"),
+    ];
     let served = serve(dir.path());
     wait_for(&served.socket);
     let trace = dir.path().join("trace.jsonl");
@@ -721,10 +713,6 @@ fn docker_compose_up_and_down_make_the_plugin_calls_a_real_dockerd_made() {
             real.get(step),
             "plugin calls of docker-compose {step}: drydock serve (left) vs the real dockerd recording (right)"
         );
-    }
-    for mut p in plugins {
-        let _ = p.kill();
-        let _ = p.wait();
     }
 }
 
