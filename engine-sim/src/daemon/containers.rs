@@ -344,10 +344,10 @@ impl Engine {
     /// `docker create`: registers mount points, creating or looking up volumes
     /// (each with the container ID as reference). Returns the container ID.
     pub async fn container_create(&self, spec: ContainerSpec) -> Result<String, EngineError> {
-        let requested = super::images::normalize(&spec.image);
         let Some(image) = self.image(&spec.image) else {
             return Err(EngineError::not_found(format!(
-                "No such image: {requested}"
+                "No such image: {}",
+                super::images::normalize(&spec.image)
             )));
         };
         let paths = super::images::ROOT_PATHS;
