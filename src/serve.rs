@@ -324,15 +324,9 @@ async fn wait(
         daemon.after(Some(api(wire.status)), true);
         let _ = body_tx.send(Bytes::from(wire.body));
     });
-    let head = match head_rx.await {
-        Ok(Ok(head)) => head,
-        Ok(Err(whole)) => return to_hyper(whole, None),
-        Err(_) => {
-            return to_hyper(
-                WireResponse::error(&EngineError::system("wait ended")),
-                None,
-            )
-        }
+    let head = match head_of(head_rx, "wait").await {
+        Ok(head) => head,
+        Err(whole) => return whole,
     };
     let body = futures_util::stream::once(async move {
         Ok::<_, Infallible>(Frame::data(body_rx.await.unwrap_or_default()))
@@ -343,6 +337,22 @@ async fn wait(
 /// Where a streaming request's task sends its head (`Ok`, a body follows)
 /// or its whole answer (`Err`).
 type HeadSender = tokio::sync::oneshot::Sender<Result<WireResponse, WireResponse>>;
+
+/// What a streaming request's task sent: its head (a body follows), or
+/// (`Err`) the whole answer, ready to send.
+async fn head_of(
+    head: tokio::sync::oneshot::Receiver<Result<WireResponse, WireResponse>>,
+    what: &str,
+) -> Result<WireResponse, hyper::Response<Body>> {
+    match head.await {
+        Ok(Ok(head)) => Ok(head),
+        Ok(Err(whole)) => Err(to_hyper(whole, None)),
+        Err(_) => Err(to_hyper(
+            WireResponse::error(&EngineError::system(format!("{what} ended"))),
+            None,
+        )),
+    }
+}
 
 /// A streaming request refused before its handler ran (routing, authz):
 /// traced, and `wire` is the whole answer.
@@ -365,16 +375,7 @@ async fn attach(
     let upgrading = request.header_value("Upgrade").is_some();
     // `stream=1` follows the container's output; without it the answer is
     // the logs asked for (there are none) and ends at once.
-    // (dockerd's BoolValue: anything but empty, 0, no, false, none.)
-    let follows = request.query().split('&').any(|pair| {
-        pair.split_once('=').is_some_and(|(k, v)| {
-            k == "stream"
-                && !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "" | "0" | "no" | "false" | "none"
-                )
-        })
-    });
+    let follows = request.query_bool("stream");
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<WireResponse, WireResponse>>();
     let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -418,15 +419,9 @@ async fn attach(
         drop(held);
         drop(end_tx);
     });
-    let head = match head_rx.await {
-        Ok(Ok(head)) => head,
-        Ok(Err(whole)) => return to_hyper(whole, None),
-        Err(_) => {
-            return to_hyper(
-                WireResponse::error(&EngineError::system("attach ended")),
-                None,
-            )
-        }
+    let head = match head_of(head_rx, "attach").await {
+        Ok(head) => head,
+        Err(whole) => return whole,
     };
     if upgrading {
         // The stream ends when the task drops the connection.

@@ -3,7 +3,7 @@
 //! headers and body as its handler leaves them for the authz middleware).
 
 use super::gojson::{self, Scan};
-use super::http::{is_json, ApiRequest, ApiResponse};
+use super::http::{bool_value, is_json, ApiRequest, ApiResponse};
 use super::router::{ArchiveMethod, Route, API_VERSION, MIN_API_VERSION, SERVER_VERSION};
 use super::system;
 use super::types;
@@ -85,9 +85,7 @@ pub(crate) async fn dispatch(
         Route::ContainerUpdate { id } => {
             engine.container_id(id)?;
             let body: types::ContainerUpdate = decode(req, "container.UpdateConfig", ErrorKind::System)?;
-            let retries = u32::try_from(body.restart_policy.maximum_retry_count).unwrap_or(0);
-            let restart = RestartPolicy::parse(&body.restart_policy.name, retries)?;
-            engine.container_update_restart(id, restart)?;
+            engine.container_update_restart(id, restart_policy(&body.restart_policy)?)?;
             Ok(ApiResponse::json(200, json!({"Warnings": null})))
         }
         Route::ContainerPrune => {
@@ -95,7 +93,7 @@ pub(crate) async fn dispatch(
             Ok(ApiResponse::json(
                 200,
                 json!({
-                    "ContainersDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
+                    "ContainersDeleted": go_slice(&removed),
                     "SpaceReclaimed": 0,
                 }),
             ))
@@ -104,7 +102,7 @@ pub(crate) async fn dispatch(
             let removed = engine.network_prune().await;
             Ok(ApiResponse::json(
                 200,
-                json!({"NetworksDeleted": if removed.is_empty() { Value::Null } else { json!(removed) }}),
+                json!({"NetworksDeleted": go_slice(&removed)}),
             ))
         }
         Route::Info => Ok(system::info(engine)),
@@ -256,15 +254,9 @@ impl Query<'_> {
             .map(|(_, v)| v)
     }
 
-    /// dockerd's `httputils.BoolValue`: absent, empty, `0`, `no`, `false`
-    /// and `none` are false; anything else is true.
+    /// A parameter as dockerd's `httputils.BoolValue` reads it (absent: false).
     fn bool(&self, key: &str) -> bool {
-        self.get(key).is_some_and(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "" | "0" | "no" | "false" | "none"
-            )
-        })
+        self.get(key).is_some_and(|v| bool_value(&v))
     }
 
     /// The `filters` parameter (`{"key":{"value":true}}`, or the older
@@ -348,7 +340,7 @@ async fn volume_list(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, Engi
     vols.sort_by(|a, b| a.name.cmp(&b.name));
     let body = json!({
         "Volumes": vols.iter().map(volume_json).collect::<Vec<_>>(),
-        "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
+        "Warnings": go_slice(&warnings),
     });
     Ok(ApiResponse::json(200, body))
 }
@@ -370,11 +362,9 @@ async fn volume_prune(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, Eng
     let _ = engine.volumes().all_drivers().await;
     let mut removed = Vec::new();
     for v in vols {
-        let labelled = |wanted: &(String, String)| {
-            volume_matches(engine, &v, &[("label".to_owned(), wanted.1.clone())])
-        };
-        if required.iter().all(labelled)
-            && !refused.iter().any(labelled)
+        let has = |(_, wanted): &(String, String)| labelled(v.labels.as_ref(), wanted);
+        if required.iter().all(has)
+            && !refused.iter().any(has)
             && engine.volumes().refs(&v.name).is_empty()
             && engine.volumes().remove(&v.name, false).await.is_ok()
         {
@@ -384,6 +374,26 @@ async fn volume_prune(engine: &Engine, q: &Query<'_>) -> Result<ApiResponse, Eng
     // An empty list, not null (unlike the container and network prunes).
     let body = json!({"VolumesDeleted": removed, "SpaceReclaimed": 0});
     Ok(ApiResponse::json(200, body))
+}
+
+/// A `label` filter's value, `KEY` or `KEY=VALUE`, against an object's labels.
+fn labelled(labels: Option<&BTreeMap<String, String>>, wanted: &str) -> bool {
+    let (key, value) = match wanted.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (wanted, None),
+    };
+    labels
+        .and_then(|l| l.get(key))
+        .is_some_and(|have| value.is_none_or(|v| have == v))
+}
+
+/// Go's encoding of a slice that may be nil: `null` when empty.
+fn go_slice<T: serde::Serialize>(items: &[T]) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        json!(items)
+    }
 }
 
 /// Volume filters: each key's values are alternatives (OR), different keys
@@ -396,17 +406,7 @@ fn volume_matches(engine: &Engine, v: &VolumeInfo, filters: &[(String, String)])
             let dangling = engine.volumes().refs(&v.name).is_empty();
             matches!(value, "true" | "1") == dangling
         }
-        "label" => {
-            let (k, want) = match value.split_once('=') {
-                Some((k, want)) => (k, Some(want)),
-                None => (value, None),
-            };
-            v.labels.as_ref().is_some_and(|l| match (l.get(k), want) {
-                (Some(have), Some(want)) => have == want,
-                (Some(_), None) => true,
-                (None, _) => false,
-            })
-        }
+        "label" => labelled(v.labels.as_ref(), value),
         _ => true,
     })
 }
@@ -507,7 +507,7 @@ fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Valu
         );
     }
     let mut host = json!({
-        "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
+        "Binds": go_slice(&binds),
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": spec.network.clone().unwrap_or_else(|| "default".into()),
@@ -515,7 +515,7 @@ fn container_json(c: &ContainerDetails, endpoints: &[ContainerEndpoint]) -> Valu
         "RestartPolicy": restart,
         "AutoRemove": spec.auto_remove,
         "VolumeDriver": spec.volume_driver.clone().unwrap_or_default(),
-        "VolumesFrom": if spec.volumes_from.is_empty() { Value::Null } else { json!(spec.volumes_from) },
+        "VolumesFrom": go_slice(&spec.volumes_from),
         "CapAdd": null, "CapDrop": null, "CgroupnsMode": "host",
         "Dns": null, "DnsOptions": null, "DnsSearch": null, "ExtraHosts": null,
         "GroupAdd": null, "IpcMode": "private", "Cgroup": "", "Links": null,
@@ -624,10 +624,7 @@ fn ps_json(engine: &Engine, q: &Query<'_>) -> Result<Value, EngineError> {
             filters_match(&filters, |key, value| match key {
                 "id" => c.id.starts_with(value),
                 "name" => c.name.contains(value.trim_start_matches('/')),
-                "label" => match value.split_once('=') {
-                    Some((k, v)) => c.labels.get(k).is_some_and(|have| have == v),
-                    None => c.labels.contains_key(value),
-                },
+                "label" => labelled(Some(&c.labels), value),
                 "status" => match value {
                     "paused" => c.paused,
                     "running" => c.state == ContainerState::Running && !c.paused,
@@ -663,6 +660,12 @@ fn ps_json(engine: &Engine, q: &Query<'_>) -> Result<Value, EngineError> {
         })
         .collect();
     Ok(Value::Array(rows))
+}
+
+/// The daemon's restart policy from a request's `RestartPolicy`.
+fn restart_policy(p: &types::RestartPolicy) -> Result<Option<RestartPolicy>, EngineError> {
+    let retries = u32::try_from(p.maximum_retry_count).unwrap_or(0);
+    RestartPolicy::parse(&p.name, retries)
 }
 
 /// The daemon's container spec from the create request: binds (named
@@ -731,8 +734,7 @@ fn container_spec(
             .map(|e| e.ipam_config.ipv4_address.clone())
             .filter(|ip| !ip.is_empty())
     });
-    let retries = u32::try_from(host.restart_policy.maximum_retry_count).unwrap_or(0);
-    let restart = RestartPolicy::parse(&host.restart_policy.name, retries)?;
+    let restart = restart_policy(&host.restart_policy)?;
     Ok(ContainerSpec {
         name,
         image: body.image.unwrap_or_default(),

@@ -160,6 +160,14 @@ impl ApiRequest {
         self.uri.split_once('?').map_or("", |(_, q)| q)
     }
 
+    /// A query parameter read as dockerd's `httputils.BoolValue` reads it
+    /// ([`bool_value`]; absent: false).
+    pub fn query_bool(&self, key: &str) -> bool {
+        form_urlencoded::parse(self.query().as_bytes())
+            .find(|(k, _)| k == key)
+            .is_some_and(|(_, v)| bool_value(&v))
+    }
+
     /// The body as dockerd 20.10.24 (with the CVE-2024-41110 fix) forwards it
     /// to authz plugins: only a JSON body (by Content-Type), sent with a
     /// Content-Length between 1 byte and 1 MiB or chunked, and under 1 MiB
@@ -600,6 +608,15 @@ impl ApiResponse {
             reply
         }
     }
+}
+
+/// dockerd's `httputils.BoolValue`: empty, `0`, `no`, `false` and `none`
+/// (any case, spaces around) are false; anything else is true.
+pub fn bool_value(v: &str) -> bool {
+    !matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "no" | "false" | "none"
+    )
 }
 
 /// Go's `url.QueryEscape`: everything but letters, digits and `-_.~` is
