@@ -4,11 +4,8 @@
 //! Engine API requests — method, path, query, JSON body — in the same order.
 
 use super::external;
-use super::serve::{reference_plugin, serve, wait_for};
+use super::serve::{in_process, reference_plugin, serve, wait_for};
 use drydock_engine::daemon::api_log::ApiEvent;
-use drydock_engine::daemon::{Engine, EngineConfig};
-use drydock_engine::scenario::{parse, StepKind};
-use drydock_volume::{Config, VolumePlugin};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -83,45 +80,26 @@ fn request(method: &str, uri: &str, body: Option<Value>) -> Request {
 
 /// The requests the CLI model sends for each command, in-process.
 fn model_requests(dir: &Path) -> Vec<Vec<Request>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let engine = Engine::new(EngineConfig::in_dir(dir, 1));
-        let mut config = Config::new(dir.join("state"));
-        config.durability = drydock_volume::Durability::Buffered;
-        engine
-            .registry()
-            .register_in_process("dryvol", VolumePlugin::open(config).unwrap().plugin());
-        engine.record_api();
-        let mut all = Vec::new();
-        for line in COMMANDS {
-            let s = parse("oracle", format!("{line}\n").as_bytes()).unwrap();
-            let StepKind::Action(a) = &s.steps[0].kind else {
-                unreachable!()
-            };
-            let out = drydock_engine::docker_cli::docker(&engine, &a.command).await;
-            assert_eq!(out.error, None, "{line}");
-            all.push(
-                engine
-                    .api_log()
-                    .into_iter()
-                    .filter_map(|e| match e {
-                        ApiEvent::Request {
-                            method, uri, body, ..
-                        } => Some(request(
-                            &method,
-                            &uri,
-                            body.map(|b| serde_json::from_str(&b).unwrap_or(Value::String(b))),
-                        )),
-                        ApiEvent::Response { .. } => None,
-                    })
-                    .collect(),
-            );
-        }
-        all
-    })
+    let mut all = Vec::new();
+    in_process(dir, COMMANDS, |engine| {
+        all.push(
+            engine
+                .api_log()
+                .into_iter()
+                .filter_map(|e| match e {
+                    ApiEvent::Request {
+                        method, uri, body, ..
+                    } => Some(request(
+                        &method,
+                        &uri,
+                        body.map(|b| serde_json::from_str(&b).unwrap_or(Value::String(b))),
+                    )),
+                    ApiEvent::Response { .. } => None,
+                })
+                .collect(),
+        );
+    });
+    all
 }
 
 #[test]

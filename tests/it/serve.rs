@@ -222,8 +222,10 @@ fn volume_calls(records: impl Iterator<Item = Value>) -> Calls {
         .collect()
 }
 
-/// The same commands through the scenario runner's CLI model, in-process.
-fn in_process_calls(dir: &Path) -> Calls {
+/// Runs `lines` through the scenario runner's CLI model, in-process, on a
+/// daemon in `dir` with the reference volume plugin `dryvol`; `after` sees
+/// the daemon after each line. Every line must succeed.
+pub(super) fn in_process(dir: &Path, lines: &[&str], mut after: impl FnMut(&Engine)) -> Engine {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -235,22 +237,30 @@ fn in_process_calls(dir: &Path) -> Calls {
         engine
             .registry()
             .register_in_process("dryvol", VolumePlugin::open(config).unwrap().plugin());
-        for line in COMMANDS {
+        engine.record_api();
+        for line in lines {
             let s = parse("t", format!("{line}\n").as_bytes()).unwrap();
             let StepKind::Action(a) = &s.steps[0].kind else {
                 unreachable!()
             };
             let out = drydock_engine::docker_cli::docker(&engine, &a.command).await;
             assert_eq!(out.error, None, "{line}");
+            after(&engine);
         }
-        volume_calls(
-            engine
-                .trace()
-                .snapshot()
-                .iter()
-                .map(|r| serde_json::json!({"method": r.method, "request": r.request_json()})),
-        )
+        engine
     })
+}
+
+/// The same commands through the scenario runner's CLI model, in-process.
+fn in_process_calls(dir: &Path) -> Calls {
+    let engine = in_process(dir, COMMANDS, |_| {});
+    volume_calls(
+        engine
+            .trace()
+            .snapshot()
+            .iter()
+            .map(|r| serde_json::json!({"method": r.method, "request": r.request_json()})),
+    )
 }
 
 #[test]
