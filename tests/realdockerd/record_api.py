@@ -596,7 +596,7 @@ REQUESTS_MORE = [
 
 
 def exchange(sock_path, name, method, uri, extra, body):
-    """Sends one entry; returns its record (the format of the default set's loop)."""
+    """Sends one entry; returns its record (the format documented above)."""
     headers = {"User-Agent": UA}
     headers.update(extra)
     raw = body_bytes(body)
@@ -739,27 +739,8 @@ def main():
         for name, method, uri, extra, body, pause in REQUESTS:
             if pause:
                 time.sleep(pause)
-            headers = {"User-Agent": UA}
-            headers.update(extra)
-            raw = body_bytes(body)
-            if raw is not None:
-                headers["Content-Length"] = str(len(raw))
-            t0 = time.monotonic()
-            status, rheaders, data = send(sock_path, method, uri, headers, raw)
-            elapsed = round(time.monotonic() - t0, 1)
-            hdrs = {}
-            for k, v in rheaders:
-                if k.lower() == "date":
-                    continue
-                hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
-            req = {"method": method, "uri": uri, "headers": headers,
-                   "body": body if isinstance(body, str) else None}
-            if isinstance(body, dict):
-                req["body_generated"] = body
-            rec = {"name": name, "request": req,
-                   "response": {"status": status, "headers": hdrs,
-                                "body": data.decode("utf-8", errors="replace")},
-                   "elapsed_s": elapsed}
+            rec = exchange(sock_path, name, method, uri, extra, body)
+            status = rec["response"]["status"]
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             out.flush()
             print(f"{status} {method} {uri[:70]}", file=sys.stderr)
